@@ -1,0 +1,37 @@
+//! AMQP 0-9-1 frame codec with RabbitMQ's extensions.
+//!
+//! Bytes in, frames out, and back: no I/O and no async runtime. Method types,
+//! constants and reply codes are generated from `spec/` by `warren-codegen`.
+//! Decoded strings, tables and bodies are `Bytes` slices of the read buffer.
+
+#![forbid(unsafe_code)]
+
+mod content;
+mod error;
+mod frame;
+#[allow(clippy::identity_op, clippy::let_and_return)]
+#[rustfmt::skip]
+mod generated;
+mod primitives;
+mod protocol_header;
+mod table;
+mod types;
+
+#[cfg(test)]
+#[rustfmt::skip]
+mod generated_strategies;
+#[cfg(test)]
+mod roundtrip_tests;
+#[cfg(test)]
+mod strategies;
+
+pub use content::ContentHeader;
+pub use error::CodecError;
+pub use frame::{
+    encode_body_frame, encode_content, encode_header_frame, encode_heartbeat_frame,
+    encode_method_frame, Frame, FrameDecoder, FRAME_HEADER_SIZE, FRAME_OVERHEAD,
+};
+pub use generated::*;
+pub use protocol_header::{decode_protocol_header, PROTOCOL_HEADER};
+pub use table::{FieldArray, FieldTable, FieldValue};
+pub use types::{LongString, ShortString, StringTooLong};
