@@ -76,11 +76,19 @@ impl FrameDecoder {
 
     /// The next whole frame, `Ok(None)` if it has not all arrived (the partial
     /// frame stays in `buf`), or an error the connection must close with.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, CodecError> {
+        match self.decode_raw(buf)? {
+            Some(raw) => raw.parse().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Like [`decode`](Self::decode), but leaves the payload unparsed.
     ///
     /// The size is checked from the 7-byte header before the rest is waited
     /// for. Like RabbitMQ, a payload may be as large as frame_max itself, 8
     /// bytes over the negotiated limit, because some clients count that way.
-    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, CodecError> {
+    pub fn decode_raw(&mut self, buf: &mut BytesMut) -> Result<Option<RawFrame>, CodecError> {
         let Some(header) = buf.get(..FRAME_HEADER_SIZE) else {
             return Ok(None);
         };
@@ -114,7 +122,31 @@ impl FrameDecoder {
         buf.advance(FRAME_HEADER_SIZE);
         let payload = buf.split_to(size as usize).freeze();
         buf.advance(1);
-        let frame = match kind {
+        Ok(Some(RawFrame {
+            kind,
+            channel,
+            payload,
+        }))
+    }
+}
+
+/// A whole frame whose payload is not parsed yet. A broker keeps a content
+/// header's payload as it came, to send it on to consumers unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawFrame {
+    pub kind: u8,
+    pub channel: u16,
+    pub payload: Bytes,
+}
+
+impl RawFrame {
+    pub fn parse(self) -> Result<Frame, CodecError> {
+        let RawFrame {
+            kind,
+            channel,
+            payload,
+        } = self;
+        Ok(match kind {
             FRAME_METHOD => Frame::Method {
                 channel,
                 method: Method::decode(&payload)?,
@@ -124,10 +156,10 @@ impl FrameDecoder {
                 header: ContentHeader::decode(&payload)?,
             },
             FRAME_BODY => Frame::Body { channel, payload },
-            _ if channel == 0 && payload.is_empty() => Frame::Heartbeat,
-            _ => return Err(CodecError::BadHeartbeat(channel)),
-        };
-        Ok(Some(frame))
+            FRAME_HEARTBEAT if channel == 0 && payload.is_empty() => Frame::Heartbeat,
+            FRAME_HEARTBEAT => return Err(CodecError::BadHeartbeat(channel)),
+            other => return Err(CodecError::UnknownFrameType(other)),
+        })
     }
 }
 
@@ -149,6 +181,13 @@ pub fn encode_method_frame(channel: u16, method: &Method, buf: &mut BytesMut) {
 
 pub fn encode_header_frame(channel: u16, header: &ContentHeader, buf: &mut BytesMut) {
     encode_frame(buf, FRAME_HEADER, channel, |buf| header.encode(buf));
+}
+
+/// A content header frame from a header payload kept as it arrived (see [`RawFrame`]).
+pub fn encode_raw_header_frame(channel: u16, header_payload: &[u8], buf: &mut BytesMut) {
+    encode_frame(buf, FRAME_HEADER, channel, |buf| {
+        buf.put_slice(header_payload)
+    });
 }
 
 pub fn encode_body_frame(channel: u16, body: &[u8], buf: &mut BytesMut) {

@@ -29,7 +29,8 @@ pub use content::ContentHeader;
 pub use error::CodecError;
 pub use frame::{
     encode_body_frame, encode_content, encode_header_frame, encode_heartbeat_frame,
-    encode_method_frame, Frame, FrameDecoder, FRAME_HEADER_SIZE, FRAME_OVERHEAD,
+    encode_method_frame, encode_raw_header_frame, Frame, FrameDecoder, RawFrame, FRAME_HEADER_SIZE,
+    FRAME_OVERHEAD,
 };
 pub use generated::*;
 pub use protocol_header::{decode_protocol_header, PROTOCOL_HEADER};
