@@ -339,6 +339,8 @@ pub struct MethodInfo {
     pub synchronous: bool,
     /// Followed by a content header and body frames.
     pub has_content: bool,
+    /// A client may send it (the spec's server chassis implements it).
+    pub server_receives: bool,
 }
 
 /// Every method of the spec and its extensions, in class and method order.
@@ -348,8 +350,8 @@ pub const METHODS: &[MethodInfo] = &[
     for (class, method, _) in methods(spec) {
         writeln!(
             out,
-            "    MethodInfo {{ class_id: {}, method_id: {}, name: \"{}.{}\", synchronous: {}, has_content: {} }},",
-            class.index, method.index, class.name, method.name, method.synchronous, method.content
+            "    MethodInfo {{ class_id: {}, method_id: {}, name: \"{}.{}\", synchronous: {}, has_content: {}, server_receives: {} }},",
+            class.index, method.index, class.name, method.name, method.synchronous, method.content, method.server_receives
         )
         .unwrap();
     }

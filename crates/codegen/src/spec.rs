@@ -44,6 +44,8 @@ pub struct Method {
     pub index: u16,
     pub synchronous: bool,
     pub content: bool,
+    /// Has `<chassis name="server">`: a client may send it.
+    pub server_receives: bool,
     pub fields: Vec<Field>,
 }
 
@@ -123,6 +125,10 @@ impl Spec {
                                 index: number(child, "method", "index")?,
                                 synchronous: child.attribute("synchronous") == Some("1"),
                                 content: child.attribute("content") == Some("1"),
+                                server_receives: child.children().any(|n| {
+                                    n.has_tag_name("chassis")
+                                        && n.attribute("name") == Some("server")
+                                }),
                                 fields: child
                                     .children()
                                     .filter(|n| n.has_tag_name("field"))
