@@ -14,6 +14,7 @@ pub enum CodecError {
     FrameTooLarge { size: u32, frame_max: u32 },
     #[error("unknown frame type {0}")]
     UnknownFrameType(u8),
+    /// RabbitMQ answers 505 here, where the spec says 501.
     #[error("heartbeat frame on channel {0}, or with a payload")]
     BadHeartbeat(u16),
     #[error("malformed {}: {reason}", describe(*class_id, *method_id))]
@@ -34,11 +35,10 @@ impl CodecError {
             CodecError::BadProtocolHeader
             | CodecError::BadFrameEnd(_)
             | CodecError::FrameTooLarge { .. }
-            | CodecError::UnknownFrameType(_)
-            | CodecError::BadHeartbeat(_) => ReplyCode::FrameError,
+            | CodecError::UnknownFrameType(_) => ReplyCode::FrameError,
             CodecError::Syntax { .. } => ReplyCode::SyntaxError,
             CodecError::UnknownMethod { .. } => ReplyCode::NotImplemented,
-            CodecError::ContentClass(_) => ReplyCode::UnexpectedFrame,
+            CodecError::ContentClass(_) | CodecError::BadHeartbeat(_) => ReplyCode::UnexpectedFrame,
         }
     }
 

@@ -68,8 +68,8 @@ fn unknown_frame_type_is_501() {
 }
 
 #[test]
-fn heartbeat_off_channel_zero_is_501() {
-    assert_eq!(code(decode(raw_frame(8, 3, b"", 0xce), 4096)), 501);
+fn heartbeat_off_channel_zero_is_505_as_rabbitmq() {
+    assert_eq!(code(decode(raw_frame(8, 3, b"", 0xce), 4096)), 505);
     assert!(matches!(
         decode(raw_frame(8, 0, b"", 0xce), 4096),
         Ok(Some(Frame::Heartbeat))

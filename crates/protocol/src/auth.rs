@@ -15,8 +15,15 @@ pub trait Authenticator: Send + Sync {
     /// `peer_is_loopback` (RabbitMQ lets `guest` in only from loopback).
     fn authenticate(&self, credentials: &Credentials, peer_is_loopback: bool) -> bool;
 
-    /// Whether the vhost exists and the user may use it.
-    fn may_open_vhost(&self, username: &str, vhost: &str) -> bool;
+    fn vhost_access(&self, username: &str, vhost: &str) -> VhostAccess;
+}
+
+/// Whether a user may open a vhost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VhostAccess {
+    Granted,
+    NoSuchVhost,
+    Refused,
 }
 
 /// Decodes a start-ok response for `mechanism`; `None` if it is malformed

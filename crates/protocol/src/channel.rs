@@ -57,8 +57,8 @@ impl BodyBuilder {
     pub fn push(&mut self, payload: Bytes) -> Result<Option<Bytes>, AmqpError> {
         if self.received() + payload.len() as u64 > self.expected {
             return Err(AmqpError::new(
-                ReplyCode::UnexpectedFrame,
-                "content body is larger than the size in its content header",
+                ReplyCode::FrameError,
+                "content body frame exceeds remaining content size",
             ));
         }
         if let Some(joined) = &mut self.joined {
@@ -105,9 +105,9 @@ mod tests {
     }
 
     #[test]
-    fn too_much_body_is_505() {
+    fn too_much_body_is_501() {
         let mut body = BodyBuilder::new(3);
         let err = body.push(Bytes::from_static(b"abcd")).unwrap_err();
-        assert_eq!(err.code, ReplyCode::UnexpectedFrame);
+        assert_eq!(err.code, ReplyCode::FrameError);
     }
 }

@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 use warren_codec::{
     class_id, decode_protocol_header, encode_body_frame, encode_heartbeat_frame,
     encode_method_frame, encode_raw_header_frame, BasicPublish, ChannelCloseOk, ChannelFlowOk,
-    ChannelOpenOk, ConnectionBlocked, ConnectionClose, ConnectionCloseOk, ConnectionOpenOk,
-    ConnectionStart, ConnectionTune, ConnectionUnblocked, ConnectionUpdateSecretOk, ContentHeader,
-    FieldTable, FrameDecoder, LongString, Method, RawFrame, ReplyCode, ShortString, FRAME_BODY,
-    FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD, FRAME_OVERHEAD, PROTOCOL_HEADER,
+    ChannelOpenOk, ConnectionBlocked, ConnectionClose, ConnectionCloseOk, ConnectionOpen,
+    ConnectionOpenOk, ConnectionStart, ConnectionTune, ConnectionUnblocked,
+    ConnectionUpdateSecretOk, ContentHeader, FieldTable, FrameDecoder, LongString, Method,
+    RawFrame, ReplyCode, ShortString, FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD,
+    FRAME_OVERHEAD, PROTOCOL_HEADER,
 };
 
-use crate::auth::{parse_sasl_response, Authenticator};
+use crate::auth::{parse_sasl_response, Authenticator, VhostAccess};
 use crate::channel::{Assembly, BodyBuilder, ChannelState, PartialMessage};
 use crate::config::{ClientCapabilities, ConnectionConfig, Tuning};
 use crate::error::AmqpError;
@@ -23,6 +24,26 @@ use crate::output::Output;
 
 /// The smallest frame_max a client may ask for in tune-ok.
 const MIN_FRAME_MAX: u32 = 8192;
+
+/// RabbitMQ's check of a tune-ok value against the server's limit (0 = none).
+fn negotiate(name: &str, client: u32, min: u32, server: u32) -> Result<(), AmqpError> {
+    let (relation, limit) = if client != 0 && client < min {
+        ("lower than the minimum", min)
+    } else if server != 0 && (client == 0 || client > server) {
+        ("higher than the maximum", server)
+    } else {
+        return Ok(());
+    };
+    let no_limit = if client == 0 && name == "channel_max" {
+        " (no limit)"
+    } else {
+        ""
+    };
+    Err(AmqpError::new(
+        ReplyCode::NotAllowed,
+        format!("negotiated {name} = {client}{no_limit} is {relation} allowed value ({limit})"),
+    ))
+}
 
 /// What the broker has to act on.
 // Publish carries a ~400-byte content header; boxing it would cost an
@@ -311,33 +332,23 @@ impl Connection {
                 }
             }
             (Phase::AwaitingTuneOk, Method::ConnectionTuneOk(tune_ok)) => {
-                let server = self.config.frame_max;
-                if tune_ok.frame_max != 0 && tune_ok.frame_max < MIN_FRAME_MAX {
-                    return Err(AmqpError::new(
-                        ReplyCode::NotAllowed,
-                        format!("frame_max={} < {MIN_FRAME_MAX} min size", tune_ok.frame_max),
-                    ));
-                }
-                if server != 0 && (tune_ok.frame_max == 0 || tune_ok.frame_max > server) {
-                    return Err(AmqpError::new(
-                        ReplyCode::NotAllowed,
-                        format!("frame_max={} > {server} max size", tune_ok.frame_max),
-                    ));
-                }
-                if tune_ok.channel_max > self.config.channel_max {
-                    return Err(AmqpError::new(
-                        ReplyCode::NotAllowed,
-                        format!(
-                            "channel_max={} > {} max",
-                            tune_ok.channel_max, self.config.channel_max
-                        ),
-                    ));
-                }
+                let method = (ConnectionTune::CLASS_ID, ConnectionTune::METHOD_ID);
+                negotiate(
+                    "frame_max",
+                    tune_ok.frame_max,
+                    MIN_FRAME_MAX,
+                    self.config.frame_max,
+                )
+                .map_err(|e| e.on(method.0, method.1))?;
+                negotiate(
+                    "channel_max",
+                    tune_ok.channel_max.into(),
+                    1,
+                    self.config.channel_max.into(),
+                )
+                .map_err(|e| e.on(method.0, method.1))?;
                 self.tuning = Tuning {
-                    channel_max: match tune_ok.channel_max {
-                        0 => self.config.channel_max,
-                        n => n,
-                    },
+                    channel_max: tune_ok.channel_max,
                     frame_max: tune_ok.frame_max,
                     heartbeat: tune_ok.heartbeat,
                 };
@@ -348,11 +359,16 @@ impl Connection {
             (Phase::AwaitingOpen, Method::ConnectionOpen(open)) => {
                 let user = self.user.clone().unwrap_or_default();
                 let vhost = open.virtual_host.to_string();
-                if !self.auth.may_open_vhost(&user, &vhost) {
-                    return Err(AmqpError::new(
-                        ReplyCode::NotAllowed,
-                        format!("access to vhost '{vhost}' refused for user '{user}'"),
-                    ));
+                let refused = match self.auth.vhost_access(&user, &vhost) {
+                    VhostAccess::Granted => None,
+                    VhostAccess::NoSuchVhost => Some(format!("vhost {vhost} not found")),
+                    VhostAccess::Refused => Some(format!(
+                        "access to vhost '{vhost}' refused for user '{user}'"
+                    )),
+                };
+                if let Some(text) = refused {
+                    return Err(AmqpError::new(ReplyCode::NotAllowed, text)
+                        .on(ConnectionOpen::CLASS_ID, ConnectionOpen::METHOD_ID));
                 }
                 self.send_method(0, ConnectionOpenOk::default().into(), now);
                 self.phase = Phase::Open;
@@ -377,9 +393,9 @@ impl Connection {
         }
         if channel > self.tuning.channel_max {
             return Err(AmqpError::new(
-                ReplyCode::ChannelError,
+                ReplyCode::NotAllowed,
                 format!(
-                    "channel number {channel} exceeds channel_max {}",
+                    "channel number {channel} is above the negotiated channel_max ({})",
                     self.tuning.channel_max
                 ),
             ));
@@ -477,61 +493,69 @@ impl Connection {
         frame: RawFrame,
         now: Instant,
     ) -> Result<(), AmqpError> {
-        let next = match (assembly, frame.kind) {
-            (Assembly::Idle, FRAME_METHOD) => self.handle_channel_method(channel, Method::decode(&frame.payload)?, now)?,
-            (Assembly::Idle, _) => {
-                return Err(AmqpError::new(
-                    ReplyCode::UnexpectedFrame,
-                    format!("expected method frame, got non method frame on channel {channel}"),
-                ))
-            }
-            (Assembly::AwaitingHeader(publish), FRAME_HEADER) => {
-                let header = ContentHeader::decode(&frame.payload)?;
-                if header.body_size > self.config.max_message_size {
-                    let error = AmqpError::new(
-                        ReplyCode::PreconditionFailed,
-                        format!(
-                            "message size {} is larger than configured max size {}",
-                            header.body_size, self.config.max_message_size
-                        ),
-                    )
-                    .on(BasicPublish::CLASS_ID, BasicPublish::METHOD_ID);
-                    self.channel_error(channel, error, now);
-                    return Ok(());
+        let next =
+            match (assembly, frame.kind) {
+                (Assembly::Idle, FRAME_METHOD) => {
+                    self.handle_channel_method(channel, Method::decode(&frame.payload)?, now)?
                 }
-                if header.body_size == 0 {
-                    self.emit_publish(channel, publish, header, frame.payload, Bytes::new());
-                    Assembly::Idle
-                } else {
-                    Assembly::AwaitingBody(Box::new(PartialMessage {
-                        publish,
-                        body: BodyBuilder::new(header.body_size),
-                        header,
-                        header_payload: frame.payload,
-                    }))
+                (Assembly::Idle, _) => {
+                    return Err(AmqpError::new(
+                        ReplyCode::UnexpectedFrame,
+                        "expected method frame, got non method frame instead",
+                    ))
                 }
-            }
-            (Assembly::AwaitingBody(mut partial), FRAME_BODY) => match partial.body.push(frame.payload)? {
-                Some(body) => {
-                    let PartialMessage { publish, header, header_payload, .. } = *partial;
-                    self.emit_publish(channel, publish, header, header_payload, body);
-                    Assembly::Idle
+                (Assembly::AwaitingHeader(publish), FRAME_HEADER) => {
+                    let header = ContentHeader::decode(&frame.payload)?;
+                    if header.body_size > self.config.max_message_size {
+                        let error = AmqpError::new(
+                            ReplyCode::PreconditionFailed,
+                            format!(
+                                "message size {} is larger than configured max size {}",
+                                header.body_size, self.config.max_message_size
+                            ),
+                        )
+                        .on(BasicPublish::CLASS_ID, BasicPublish::METHOD_ID);
+                        self.channel_error(channel, error, now);
+                        return Ok(());
+                    }
+                    if header.body_size == 0 {
+                        self.emit_publish(channel, publish, header, frame.payload, Bytes::new());
+                        Assembly::Idle
+                    } else {
+                        Assembly::AwaitingBody(Box::new(PartialMessage {
+                            publish,
+                            body: BodyBuilder::new(header.body_size),
+                            header,
+                            header_payload: frame.payload,
+                        }))
+                    }
                 }
-                None => Assembly::AwaitingBody(partial),
-            },
-            (Assembly::AwaitingHeader(_), _) => {
-                return Err(AmqpError::new(
+                (Assembly::AwaitingBody(mut partial), FRAME_BODY) => {
+                    match partial.body.push(frame.payload)? {
+                        Some(body) => {
+                            let PartialMessage {
+                                publish,
+                                header,
+                                header_payload,
+                                ..
+                            } = *partial;
+                            self.emit_publish(channel, publish, header, header_payload, body);
+                            Assembly::Idle
+                        }
+                        None => Assembly::AwaitingBody(partial),
+                    }
+                }
+                (Assembly::AwaitingHeader(_), _) => return Err(AmqpError::new(
                     ReplyCode::UnexpectedFrame,
-                    format!("expected content header for class 60, got non content header frame on channel {channel}"),
-                ))
-            }
-            (Assembly::AwaitingBody(_), _) => {
-                return Err(AmqpError::new(
-                    ReplyCode::UnexpectedFrame,
-                    format!("expected content body, got non content body frame on channel {channel}"),
-                ))
-            }
-        };
+                    "expected content header for class 60, got non content header frame instead",
+                )),
+                (Assembly::AwaitingBody(_), _) => {
+                    return Err(AmqpError::new(
+                        ReplyCode::UnexpectedFrame,
+                        "expected content body, got non content body frame instead",
+                    ))
+                }
+            };
         if let Some(ChannelState::Open(assembly)) = self.channels.get_mut(&channel) {
             *assembly = next;
         }
@@ -597,11 +621,10 @@ impl Connection {
                 .on(info.class_id, info.method_id))
             }
             _ if !info.server_receives => {
-                return Err(AmqpError::new(
-                    ReplyCode::CommandInvalid,
-                    format!("unimplemented method {}", info.name),
+                return Err(
+                    AmqpError::new(ReplyCode::CommandInvalid, "unimplemented method")
+                        .on(info.class_id, info.method_id),
                 )
-                .on(info.class_id, info.method_id))
             }
             method => self.events.push_back(Event::Method { channel, method }),
         }

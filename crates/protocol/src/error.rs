@@ -35,16 +35,17 @@ impl AmqpError {
         self.code.is_hard_error()
     }
 
-    /// `NOT_FOUND - no queue 'q' in vhost '/'`, cut to fit a short string
-    /// at a character boundary.
+    /// `NOT_FOUND - no queue 'q' in vhost '/'`; a text too long for a short
+    /// string is cut at a character boundary and ends in `...`, as RabbitMQ's.
     pub fn reply_text(&self) -> ShortString {
         let mut text = format!("{} - {}", self.code.name(), self.text);
         if text.len() > ShortString::MAX_LEN {
-            let mut end = ShortString::MAX_LEN;
+            let mut end = ShortString::MAX_LEN - 3;
             while !text.is_char_boundary(end) {
                 end -= 1;
             }
             text.truncate(end);
+            text.push_str("...");
         }
         ShortString::try_from(text).expect("cut to 255 bytes")
     }
@@ -81,6 +82,7 @@ mod tests {
         assert_eq!(e.reply_text(), "NOT_FOUND - no queue 'q' in vhost '/'");
         let long = AmqpError::new(ReplyCode::NotFound, "é".repeat(200));
         assert!(long.reply_text().len() <= 255);
+        assert!(long.reply_text().as_str().unwrap().ends_with("..."));
         assert!(long.reply_text().as_str().is_some());
     }
 }

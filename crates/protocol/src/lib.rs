@@ -15,7 +15,7 @@ mod connection;
 mod error;
 mod output;
 
-pub use auth::{parse_sasl_response, Authenticator, Credentials};
+pub use auth::{parse_sasl_response, Authenticator, Credentials, VhostAccess};
 pub use config::{ClientCapabilities, ConnectionConfig, Tuning};
 pub use connection::{Connection, Event, Publish};
 pub use error::AmqpError;

@@ -12,8 +12,12 @@ impl Authenticator for Users {
     fn authenticate(&self, c: &Credentials, _loopback: bool) -> bool {
         c.username == "guest" && c.password == "guest"
     }
-    fn may_open_vhost(&self, _user: &str, vhost: &str) -> bool {
-        vhost == "/"
+    fn vhost_access(&self, _user: &str, vhost: &str) -> VhostAccess {
+        match vhost {
+            "/" => VhostAccess::Granted,
+            "private" => VhostAccess::Refused,
+            _ => VhostAccess::NoSuchVhost,
+        }
     }
 }
 
@@ -238,43 +242,109 @@ fn bad_password_just_closes_the_socket_for_older_clients() {
 
 #[test]
 fn frame_max_below_8192_or_above_the_server_is_530() {
-    for frame_max in [4096, 262_144, 0] {
+    for (frame_max, channel_max, text) in [
+        (
+            4096,
+            10,
+            "negotiated frame_max = 4096 is lower than the minimum allowed value (8192)",
+        ),
+        (
+            262_144,
+            10,
+            "negotiated frame_max = 262144 is higher than the maximum allowed value (131072)",
+        ),
+        (
+            0,
+            10,
+            "negotiated frame_max = 0 is higher than the maximum allowed value (131072)",
+        ),
+        (
+            8192,
+            0,
+            "negotiated channel_max = 0 (no limit) is higher than the maximum allowed value (2047)",
+        ),
+    ] {
         let mut c = Client::new();
         c.send_bytes(&PROTOCOL_HEADER);
         c.send(0, Client::start_ok("guest", "guest", true));
         c.send(
             0,
             ConnectionTuneOk {
-                channel_max: 0,
+                channel_max,
                 frame_max,
                 heartbeat: 0,
             },
         );
-        assert_eq!(c.connection_close_code(), 530, "frame_max {frame_max}");
+        let Some((0, Method::ConnectionClose(close))) = c.methods().pop() else {
+            panic!()
+        };
+        assert_eq!(close.reply_code, 530);
+        assert_eq!(
+            close.reply_text.to_string(),
+            format!("NOT_ALLOWED - {text}")
+        );
+        assert_eq!((close.class_id, close.method_id), (10, 30));
     }
 }
 
 #[test]
-fn unknown_vhost_is_530() {
+fn frame_max_of_exactly_8192_is_accepted() {
     let mut c = Client::new();
     c.send_bytes(&PROTOCOL_HEADER);
     c.send(0, Client::start_ok("guest", "guest", true));
     c.send(
         0,
         ConnectionTuneOk {
-            channel_max: 0,
-            frame_max: 131_072,
+            channel_max: 1,
+            frame_max: 8192,
             heartbeat: 0,
         },
     );
     c.send(
         0,
         ConnectionOpen {
-            virtual_host: ShortString::from_static("nope"),
+            virtual_host: ShortString::from_static("/"),
             ..Default::default()
         },
     );
-    assert_eq!(c.connection_close_code(), 530);
+    assert!(c.conn.is_open());
+}
+
+#[test]
+fn unknown_or_refused_vhost_is_530() {
+    for (vhost, text) in [
+        ("nope", "NOT_ALLOWED - vhost nope not found"),
+        (
+            "private",
+            "NOT_ALLOWED - access to vhost 'private' refused for user 'guest'",
+        ),
+    ] {
+        let mut c = Client::new();
+        c.send_bytes(&PROTOCOL_HEADER);
+        c.send(0, Client::start_ok("guest", "guest", true));
+        c.send(
+            0,
+            ConnectionTuneOk {
+                channel_max: 10,
+                frame_max: 131_072,
+                heartbeat: 0,
+            },
+        );
+        c.send(
+            0,
+            ConnectionOpen {
+                virtual_host: ShortString::try_from(vhost).unwrap(),
+                ..Default::default()
+            },
+        );
+        let Some((0, Method::ConnectionClose(close))) = c.methods().pop() else {
+            panic!()
+        };
+        assert_eq!(
+            (close.reply_code, close.reply_text.to_string()),
+            (530, text.to_string())
+        );
+    }
 }
 
 #[test]
@@ -286,10 +356,10 @@ fn second_channel_open_is_504() {
 }
 
 #[test]
-fn channel_above_channel_max_is_refused() {
+fn channel_above_channel_max_is_530() {
     let mut c = Client::open();
     c.send(2048, ChannelOpen::default());
-    assert!(c.connection_close_code() >= 500);
+    assert_eq!(c.connection_close_code(), 530);
 }
 
 #[test]
