@@ -1,0 +1,23 @@
+//! Warren's broker core: vhosts, exchanges and their bindings, queues (each
+//! a task that owns its messages), consumers and acknowledgements, and the
+//! per-connection session that carries out AMQP methods against them.
+//!
+//! Publishing takes no global lock: a vhost's exchanges and queues live in
+//! sharded maps, an exchange's bindings behind its own read-write lock, and
+//! a queue's state in its own task.
+
+mod broker;
+mod errors;
+mod exchange;
+mod message;
+mod names;
+mod queue;
+mod session;
+mod vhost;
+
+pub use broker::{Broker, ConnectionId};
+pub use exchange::{Exchange, ExchangeKind};
+pub use message::Message;
+pub use queue::{ConnEvent, DeliveryPort, QueueHandle};
+pub use session::{Outbox, Session};
+pub use vhost::VHost;

@@ -1,0 +1,22 @@
+//! A published message as queues hold it: shared buffers, no copies.
+
+use bytes::Bytes;
+use warren_codec::ShortString;
+
+/// Cloning a message (for each queue it is routed to) clones four `Bytes`
+/// handles; the octets are shared.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub exchange: ShortString,
+    pub routing_key: ShortString,
+    /// The content header's payload as published, sent on unchanged.
+    pub header: Bytes,
+    pub body: Bytes,
+}
+
+impl Message {
+    /// What holding the message costs, for memory accounting.
+    pub fn size(&self) -> usize {
+        self.header.len() + self.body.len()
+    }
+}

@@ -1,0 +1,278 @@
+//! The task that owns one queue: ready messages in order, messages out with
+//! consumers awaiting acknowledgement, and the consumers, served round-robin.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Weak};
+use tokio::sync::{mpsc, Notify};
+
+use super::{
+    Command, ConnEvent, ConsumeRefused, ConsumerSpec, DeleteRefused, Delivery, GetOk, QueueHandle,
+};
+use crate::message::Message;
+
+/// Commands handled between two delivery rounds, so that a busy inbox does
+/// not starve consumers.
+const BATCH: usize = 256;
+
+struct Entry {
+    id: u64,
+    message: Message,
+    redelivered: bool,
+}
+
+struct Consumer {
+    spec: ConsumerSpec,
+    /// Serial number, to find the consumer of an unacknowledged message.
+    serial: u64,
+    unacked: u32,
+}
+
+struct Unacked {
+    entry: Entry,
+    /// The consumer it went to; `None` for basic.get.
+    consumer: Option<u64>,
+}
+
+struct QueueState {
+    handle: Weak<QueueHandle>,
+    wake: Arc<Notify>,
+    ready: VecDeque<Entry>,
+    /// Rejected or recovered messages, to go out again before later ones
+    /// (RabbitMQ puts them back in their original place).
+    requeued: BTreeMap<u64, Entry>,
+    unacked: HashMap<u64, Unacked>,
+    consumers: Vec<Consumer>,
+    /// Where round-robin resumes.
+    next_consumer: usize,
+    next_id: u64,
+    next_serial: u64,
+    had_consumers: bool,
+    deleted: bool,
+}
+
+pub(super) fn spawn(handle: Weak<QueueHandle>, wake: Arc<Notify>, inbox: mpsc::Receiver<Command>) {
+    let state = QueueState {
+        handle,
+        wake,
+        ready: VecDeque::new(),
+        requeued: BTreeMap::new(),
+        unacked: HashMap::new(),
+        consumers: Vec::new(),
+        next_consumer: 0,
+        next_id: 0,
+        next_serial: 0,
+        had_consumers: false,
+        deleted: false,
+    };
+    tokio::spawn(state.run(inbox));
+}
+
+impl QueueState {
+    async fn run(mut self, mut inbox: mpsc::Receiver<Command>) {
+        let wake = self.wake.clone();
+        loop {
+            tokio::select! {
+                biased;
+                command = inbox.recv() => match command {
+                    Some(command) => self.handle(command),
+                    None => break,
+                },
+                _ = wake.notified() => {}
+            }
+            for _ in 0..BATCH {
+                match inbox.try_recv() {
+                    Ok(command) => self.handle(command),
+                    Err(_) => break,
+                }
+            }
+            if self.deleted {
+                break;
+            }
+            self.deliver();
+        }
+    }
+
+    fn ready_count(&self) -> u32 {
+        (self.ready.len() + self.requeued.len()) as u32
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Publish(message) => {
+                let id = self.next_id;
+                self.next_id += 1;
+                self.ready.push_back(Entry { id, message, redelivered: false });
+            }
+            Command::Consume(spec, reply) => {
+                let exclusive_held = self.consumers.iter().any(|c| c.spec.exclusive);
+                if exclusive_held || (spec.exclusive && !self.consumers.is_empty()) {
+                    let _ = reply.send(Err(ConsumeRefused::ExclusiveUse));
+                    return;
+                }
+                self.next_serial += 1;
+                self.consumers.push(Consumer { spec, serial: self.next_serial, unacked: 0 });
+                self.had_consumers = true;
+                let _ = reply.send(Ok(()));
+            }
+            Command::Cancel { conn, channel, tag, reply } => {
+                self.consumers.retain(|c| {
+                    let s = &c.spec;
+                    !(s.conn == conn && s.channel == channel && tag.as_ref().is_none_or(|t| *t == s.tag))
+                });
+                self.next_consumer = 0;
+                let handle = self.handle.upgrade();
+                let unused = self.had_consumers
+                    && self.consumers.is_empty()
+                    && handle.is_some_and(|h| h.auto_delete);
+                let _ = reply.send(unused);
+            }
+            Command::Ack(ids) => {
+                for id in ids {
+                    self.settle(id);
+                }
+            }
+            Command::Reject { ids, requeue } => {
+                for id in ids {
+                    if let Some(mut entry) = self.settle(id) {
+                        if requeue {
+                            entry.redelivered = true;
+                            self.requeued.insert(entry.id, entry);
+                        }
+                    }
+                }
+            }
+            Command::Get { no_ack, reply } => {
+                let got = self.pop().map(|entry| {
+                    let remaining = self.ready_count();
+                    let ok = GetOk {
+                        id: entry.id,
+                        message: entry.message.clone(),
+                        redelivered: entry.redelivered,
+                        remaining,
+                    };
+                    if !no_ack {
+                        self.unacked.insert(entry.id, Unacked { entry, consumer: None });
+                    }
+                    ok
+                });
+                let _ = reply.send(got);
+            }
+            Command::Purge(reply) => {
+                let count = self.ready_count();
+                self.ready.clear();
+                self.requeued.clear();
+                let _ = reply.send(count);
+            }
+            Command::Stats(reply) => {
+                let _ = reply.send((self.ready_count(), self.consumers.len() as u32));
+            }
+            Command::Delete { if_unused, if_empty, reply } => {
+                if if_unused && !self.consumers.is_empty() {
+                    let _ = reply.send(Err(DeleteRefused::InUse));
+                    return;
+                }
+                if if_empty && self.ready_count() > 0 {
+                    let _ = reply.send(Err(DeleteRefused::NotEmpty));
+                    return;
+                }
+                for consumer in self.consumers.drain(..) {
+                    consumer.spec.port.send_later(ConnEvent::Cancelled {
+                        channel: consumer.spec.channel,
+                        consumer_tag: consumer.spec.tag,
+                    });
+                }
+                let count = self.ready_count();
+                self.deleted = true;
+                let _ = reply.send(Ok(count));
+            }
+        }
+    }
+
+    /// Removes an unacknowledged message, returning it; frees its consumer's slot.
+    fn settle(&mut self, id: u64) -> Option<Entry> {
+        let Unacked { entry, consumer } = self.unacked.remove(&id)?;
+        if let Some(serial) = consumer {
+            if let Some(c) = self.consumers.iter_mut().find(|c| c.serial == serial) {
+                c.unacked = c.unacked.saturating_sub(1);
+            }
+        }
+        Some(entry)
+    }
+
+    /// The next message in queue order: requeued ones keep their place.
+    fn pop(&mut self) -> Option<Entry> {
+        let requeued_first = match (self.requeued.keys().next(), self.ready.front()) {
+            (Some(r), Some(f)) => *r < f.id,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if requeued_first {
+            self.requeued.pop_first().map(|(_, e)| e)
+        } else {
+            self.ready.pop_front()
+        }
+    }
+
+    fn unpop(&mut self, entry: Entry) {
+        if self.ready.front().is_none_or(|f| entry.id < f.id) && !entry.redelivered {
+            self.ready.push_front(entry);
+        } else {
+            self.requeued.insert(entry.id, entry);
+        }
+    }
+
+    /// Hands ready messages to consumers with room, round-robin. A consumer
+    /// without prefetch room, or whose connection's inbox is full, is skipped.
+    fn deliver(&mut self) {
+        if self.consumers.is_empty() || self.ready_count() == 0 {
+            return;
+        }
+        let Some(handle) = self.handle.upgrade() else { return };
+        let mut idle_in_a_row = 0;
+        while idle_in_a_row < self.consumers.len() && self.ready_count() > 0 {
+            let index = self.next_consumer % self.consumers.len();
+            self.next_consumer = index + 1;
+            let consumer = &mut self.consumers[index];
+            let spec = &consumer.spec;
+            let per_consumer_room = spec.no_ack || spec.prefetch == 0 || consumer.unacked < spec.prefetch;
+            if !per_consumer_room || (!spec.no_ack && !spec.channel_limit.try_acquire()) {
+                idle_in_a_row += 1;
+                continue;
+            }
+            let Some(entry) = self.pop() else { break };
+            let consumer = &mut self.consumers[index];
+            let spec = &consumer.spec;
+            let delivery = ConnEvent::Deliver(Delivery {
+                channel: spec.channel,
+                consumer_tag: spec.tag.clone(),
+                queue: handle.clone(),
+                id: entry.id,
+                message: entry.message.clone(),
+                redelivered: entry.redelivered,
+                no_ack: spec.no_ack,
+            });
+            match spec.port.try_send(delivery, &self.wake) {
+                Ok(()) => {
+                    idle_in_a_row = 0;
+                    if !spec.no_ack {
+                        consumer.unacked += 1;
+                        let serial = consumer.serial;
+                        self.unacked.insert(entry.id, Unacked { entry, consumer: Some(serial) });
+                    }
+                }
+                Err((_, closed)) => {
+                    if !spec.no_ack {
+                        spec.channel_limit.release(1);
+                    }
+                    if closed {
+                        // The connection is gone; its session cancels the consumer.
+                        self.consumers.remove(index);
+                    } else {
+                        idle_in_a_row += 1;
+                    }
+                    self.unpop(entry);
+                }
+            }
+        }
+    }
+}

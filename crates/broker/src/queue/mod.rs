@@ -1,0 +1,172 @@
+//! Queues. Each queue is a task that owns its messages and consumers; the
+//! [`QueueHandle`] sends it commands through one bounded inbox, so that a
+//! channel's publishes, acknowledgements and gets reach it in order, and a
+//! full queue inbox slows publishers down.
+
+mod actor;
+mod port;
+
+use smallvec::SmallVec;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Notify};
+use warren_codec::{FieldTable, ShortString};
+
+pub use port::{ChannelLimit, ConnEvent, DeliveryPort, Delivery};
+
+use crate::broker::ConnectionId;
+use crate::message::Message;
+
+/// How many commands a queue's inbox holds before senders wait.
+const INBOX_CAPACITY: usize = 1024;
+
+/// Message ids in one acknowledgement; most acknowledge one.
+pub type Ids = SmallVec<[u64; 4]>;
+
+/// What basic.consume asks of a queue.
+pub struct ConsumerSpec {
+    pub conn: ConnectionId,
+    pub channel: u16,
+    pub tag: ShortString,
+    pub no_ack: bool,
+    pub exclusive: bool,
+    /// Per-consumer prefetch (basic.qos global=false); 0: none.
+    pub prefetch: u32,
+    pub channel_limit: Arc<ChannelLimit>,
+    pub port: Arc<DeliveryPort>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumeRefused {
+    /// The queue has an exclusive consumer, or consumers when one asked to be exclusive.
+    ExclusiveUse,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteRefused {
+    InUse,
+    NotEmpty,
+}
+
+pub struct GetOk {
+    pub id: u64,
+    pub message: Message,
+    pub redelivered: bool,
+    /// Messages still ready after this one.
+    pub remaining: u32,
+}
+
+pub(crate) enum Command {
+    Publish(Message),
+    Consume(ConsumerSpec, oneshot::Sender<Result<(), ConsumeRefused>>),
+    /// Cancels one consumer (`tag`) or all of a channel's (`None`). Replies
+    /// whether the queue is now unused and auto-delete.
+    Cancel { conn: ConnectionId, channel: u16, tag: Option<ShortString>, reply: oneshot::Sender<bool> },
+    Ack(Ids),
+    Reject { ids: Ids, requeue: bool },
+    Get { no_ack: bool, reply: oneshot::Sender<Option<GetOk>> },
+    Purge(oneshot::Sender<u32>),
+    /// Ready messages and consumers.
+    Stats(oneshot::Sender<(u32, u32)>),
+    Delete { if_unused: bool, if_empty: bool, reply: oneshot::Sender<Result<u32, DeleteRefused>> },
+}
+
+/// A queue's identity and its inbox.
+pub struct QueueHandle {
+    pub name: ShortString,
+    pub durable: bool,
+    pub auto_delete: bool,
+    /// The connection of an exclusive queue.
+    pub owner: Option<ConnectionId>,
+    pub arguments: FieldTable,
+    tx: mpsc::Sender<Command>,
+    /// Rung when a consumer may have room again.
+    wake: Arc<Notify>,
+}
+
+impl std::fmt::Debug for QueueHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "QueueHandle({:?})", self.name)
+    }
+}
+
+impl QueueHandle {
+    /// Creates the queue and starts its task.
+    pub fn start(
+        name: ShortString,
+        durable: bool,
+        auto_delete: bool,
+        owner: Option<ConnectionId>,
+        arguments: FieldTable,
+    ) -> Arc<QueueHandle> {
+        let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
+        let handle = Arc::new(QueueHandle {
+            name,
+            durable,
+            auto_delete,
+            owner,
+            arguments,
+            tx,
+            wake: Arc::new(Notify::new()),
+        });
+        actor::spawn(Arc::downgrade(&handle), handle.wake.clone(), rx);
+        handle
+    }
+
+    /// Wakes the queue to try its consumers again.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    async fn send(&self, command: Command) -> bool {
+        self.tx.send(command).await.is_ok()
+    }
+
+    async fn ask<T>(&self, command: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
+        let (reply, answer) = oneshot::channel();
+        if !self.send(command(reply)).await {
+            return None;
+        }
+        answer.await.ok()
+    }
+
+    /// Enqueues; waits while the inbox is full. False if the queue is gone.
+    pub async fn publish(&self, message: Message) -> bool {
+        self.send(Command::Publish(message)).await
+    }
+
+    /// `None` if the queue is gone.
+    pub async fn consume(&self, spec: ConsumerSpec) -> Option<Result<(), ConsumeRefused>> {
+        self.ask(|reply| Command::Consume(spec, reply)).await
+    }
+
+    /// Whether the queue is now unused and auto-delete.
+    pub async fn cancel(&self, conn: ConnectionId, channel: u16, tag: Option<ShortString>) -> bool {
+        self.ask(|reply| Command::Cancel { conn, channel, tag, reply }).await.unwrap_or(false)
+    }
+
+    pub async fn ack(&self, ids: Ids) {
+        self.send(Command::Ack(ids)).await;
+    }
+
+    pub async fn reject(&self, ids: Ids, requeue: bool) {
+        self.send(Command::Reject { ids, requeue }).await;
+    }
+
+    pub async fn get(&self, no_ack: bool) -> Option<GetOk> {
+        self.ask(|reply| Command::Get { no_ack, reply }).await.flatten()
+    }
+
+    pub async fn purge(&self) -> u32 {
+        self.ask(Command::Purge).await.unwrap_or(0)
+    }
+
+    /// Ready messages and consumers; zeros if the queue is gone.
+    pub async fn stats(&self) -> (u32, u32) {
+        self.ask(Command::Stats).await.unwrap_or((0, 0))
+    }
+
+    /// Stops the queue; its consumers are told. Returns the messages dropped.
+    pub async fn delete(&self, if_unused: bool, if_empty: bool) -> Result<u32, DeleteRefused> {
+        self.ask(|reply| Command::Delete { if_unused, if_empty, reply }).await.unwrap_or(Ok(0))
+    }
+}

@@ -1,0 +1,132 @@
+//! One channel's broker-side state: consumers, delivery tags and the
+//! messages awaiting acknowledgement, prefetch, confirms and transactions.
+
+use smallvec::SmallVec;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use warren_codec::{FieldTable, ShortString};
+use warren_protocol::AmqpError;
+
+use crate::errors;
+use crate::exchange::Exchange;
+use crate::message::Message;
+use crate::queue::{ChannelLimit, QueueHandle};
+
+/// A delivery (or get-ok) that awaits acknowledgement.
+#[derive(Clone)]
+pub struct Outstanding {
+    pub tag: u64,
+    pub queue: Arc<QueueHandle>,
+    pub id: u64,
+    /// Counts against the channel's prefetch (consumer deliveries do, gets do not).
+    pub counted: bool,
+}
+
+/// A publish held until tx.commit.
+pub struct HeldPublish {
+    pub exchange: Arc<Exchange>,
+    pub message: Message,
+    pub headers: Option<FieldTable>,
+    pub mandatory: bool,
+}
+
+/// An acknowledgement held until tx.commit: `None` acks, `Some(requeue)` rejects.
+pub struct HeldSettle {
+    pub entries: Vec<Outstanding>,
+    pub requeue: Option<bool>,
+}
+
+#[derive(Default)]
+pub struct Transaction {
+    pub publishes: Vec<HeldPublish>,
+    pub settles: Vec<HeldSettle>,
+}
+
+pub struct ChannelState {
+    next_tag: u64,
+    unacked: VecDeque<Outstanding>,
+    /// Consumer tag → the queue it consumes from.
+    pub consumers: HashMap<ShortString, Arc<QueueHandle>>,
+    /// basic.qos global=false: prefetch for consumers started from now on.
+    pub consumer_prefetch: u32,
+    pub limit: Arc<ChannelLimit>,
+    /// confirm.select: the sequence number of the last publish.
+    pub confirm: Option<u64>,
+    /// The last sequence number acknowledged to the client.
+    pub confirmed: u64,
+    pub tx: Option<Transaction>,
+    /// The queue an empty queue name stands for.
+    pub last_queue: Option<ShortString>,
+}
+
+impl ChannelState {
+    pub fn new() -> Self {
+        ChannelState {
+            next_tag: 0,
+            unacked: VecDeque::new(),
+            consumers: HashMap::new(),
+            consumer_prefetch: 0,
+            limit: Arc::new(ChannelLimit::default()),
+            confirm: None,
+            confirmed: 0,
+            tx: None,
+            last_queue: None,
+        }
+    }
+
+    pub fn next_tag(&mut self) -> u64 {
+        self.next_tag += 1;
+        self.next_tag
+    }
+
+    pub fn track(&mut self, entry: Outstanding) {
+        self.unacked.push_back(entry);
+    }
+
+    /// Takes the deliveries an ack/nack/reject names; 406 for a tag that is
+    /// not outstanding (`multiple` with tag 0 takes everything).
+    pub fn take(&mut self, tag: u64, multiple: bool) -> Result<Vec<Outstanding>, AmqpError> {
+        if multiple && tag == 0 {
+            return Ok(self.unacked.drain(..).collect());
+        }
+        let index = self
+            .unacked
+            .binary_search_by_key(&tag, |o| o.tag)
+            .map_err(|_| errors::unknown_delivery_tag(tag))?;
+        if multiple {
+            Ok(self.unacked.drain(..=index).collect())
+        } else {
+            Ok(self.unacked.remove(index).into_iter().collect())
+        }
+    }
+
+    pub fn take_all(&mut self) -> Vec<Outstanding> {
+        self.unacked.drain(..).collect()
+    }
+
+    /// Puts back deliveries whose acknowledgement a rollback undid.
+    pub fn restore(&mut self, entries: Vec<Outstanding>) {
+        self.unacked.extend(entries);
+        self.unacked.make_contiguous().sort_by_key(|o| o.tag);
+    }
+
+    /// The queues this channel's consumers read from, each once.
+    pub fn consumed_queues(&self) -> Vec<Arc<QueueHandle>> {
+        let mut queues: Vec<Arc<QueueHandle>> = self.consumers.values().cloned().collect();
+        queues.sort_unstable_by_key(|q| Arc::as_ptr(q) as usize);
+        queues.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        queues
+    }
+}
+
+/// Groups entries by queue, keeping each queue's ids in order.
+pub fn by_queue(entries: &[Outstanding]) -> Vec<(Arc<QueueHandle>, SmallVec<[u64; 4]>)> {
+    let mut groups: Vec<(Arc<QueueHandle>, SmallVec<[u64; 4]>)> = Vec::new();
+    for entry in entries {
+        match groups.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &entry.queue)) {
+            Some((_, ids)) => ids.push(entry.id),
+            None => groups.push((entry.queue.clone(), smallvec::smallvec![entry.id])),
+        }
+    }
+    groups
+}

@@ -1,0 +1,496 @@
+//! A connection's broker side: carries out the methods its channels send,
+//! routes its publishes, and turns queue deliveries into basic.deliver.
+
+mod channel;
+mod outbox;
+
+use smallvec::smallvec;
+use std::collections::HashMap;
+use std::sync::Arc;
+use warren_codec::*;
+use warren_protocol::{AmqpError, ClientCapabilities, Publish};
+
+pub use outbox::Outbox;
+
+use crate::broker::ConnectionId;
+use crate::errors;
+use crate::exchange::{Destination, Exchange};
+use crate::message::Message;
+use crate::names;
+use crate::queue::{ConnEvent, ConsumeRefused, ConsumerSpec, DeliveryPort, QueueHandle};
+use crate::vhost::VHost;
+use channel::{by_queue, ChannelState, HeldPublish, HeldSettle, Outstanding, Transaction};
+
+pub struct Session {
+    vhost: Arc<VHost>,
+    conn: ConnectionId,
+    capabilities: ClientCapabilities,
+    port: Arc<DeliveryPort>,
+    channels: HashMap<u16, ChannelState>,
+    /// Reused on every publish so that routing allocates nothing.
+    scratch: Vec<Destination>,
+    routed: Vec<Arc<QueueHandle>>,
+}
+
+fn not_implemented(text: &str) -> AmqpError {
+    AmqpError::new(ReplyCode::NotImplemented, text)
+}
+
+impl Session {
+    pub fn new(
+        vhost: Arc<VHost>,
+        conn: ConnectionId,
+        capabilities: ClientCapabilities,
+        port: Arc<DeliveryPort>,
+    ) -> Self {
+        Session {
+            vhost,
+            conn,
+            capabilities,
+            port,
+            channels: HashMap::new(),
+            scratch: Vec::new(),
+            routed: Vec::new(),
+        }
+    }
+
+    pub fn vhost(&self) -> &Arc<VHost> {
+        &self.vhost
+    }
+
+    pub fn channel_opened(&mut self, channel: u16) {
+        self.channels.insert(channel, ChannelState::new());
+    }
+
+    fn channel(&mut self, channel: u16) -> Result<&mut ChannelState, AmqpError> {
+        self.channels
+            .get_mut(&channel)
+            .ok_or_else(|| AmqpError::new(ReplyCode::ChannelError, "expected 'channel.open'"))
+    }
+
+    /// An empty queue name means the channel's last declared queue.
+    fn queue_name(&mut self, channel: u16, name: &ShortString) -> Result<ShortString, AmqpError> {
+        if !name.is_empty() {
+            return Ok(name.clone());
+        }
+        self.channel(channel)?
+            .last_queue
+            .clone()
+            .ok_or_else(|| AmqpError::new(ReplyCode::NotFound, "no previously declared queue"))
+    }
+
+    /// Carries out one method; errors name the method, for channel.close.
+    pub async fn handle_method(&mut self, channel: u16, method: Method, out: &mut dyn Outbox) -> Result<(), AmqpError> {
+        let info = method.info();
+        self.dispatch(channel, method, out).await.map_err(|e| e.on(info.class_id, info.method_id))
+    }
+
+    async fn dispatch(&mut self, ch: u16, method: Method, out: &mut dyn Outbox) -> Result<(), AmqpError> {
+        let conn = self.conn;
+        let vhost = self.vhost.clone();
+        match method {
+            Method::ExchangeDeclare(d) => {
+                vhost.declare_exchange(&d).await?;
+                if !d.no_wait {
+                    out.send_method(ch, ExchangeDeclareOk {}.into());
+                }
+            }
+            Method::ExchangeDelete(d) => {
+                vhost.delete_exchange(&d.exchange, d.if_unused).await?;
+                if !d.no_wait {
+                    out.send_method(ch, ExchangeDeleteOk {}.into());
+                }
+            }
+            Method::ExchangeBind(b) => {
+                vhost.bind_exchange(&b.destination, &b.source, b.routing_key, b.arguments).await?;
+                if !b.no_wait {
+                    out.send_method(ch, ExchangeBindOk {}.into());
+                }
+            }
+            Method::ExchangeUnbind(b) => {
+                vhost.unbind_exchange(&b.destination, &b.source, b.routing_key, b.arguments).await?;
+                if !b.no_wait {
+                    out.send_method(ch, ExchangeUnbindOk {}.into());
+                }
+            }
+            Method::QueueDeclare(d) => {
+                let (queue, message_count, consumer_count) = vhost.declare_queue(conn, &d).await?;
+                self.channel(ch)?.last_queue = Some(queue.name.clone());
+                if !d.no_wait {
+                    let ok = QueueDeclareOk { queue: queue.name.clone(), message_count, consumer_count };
+                    out.send_method(ch, ok.into());
+                }
+            }
+            Method::QueueBind(b) => {
+                let queue = self.queue_name(ch, &b.queue)?;
+                vhost.bind_queue(conn, &queue, &b.exchange, b.routing_key, b.arguments).await?;
+                if !b.no_wait {
+                    out.send_method(ch, QueueBindOk {}.into());
+                }
+            }
+            Method::QueueUnbind(b) => {
+                let queue = self.queue_name(ch, &b.queue)?;
+                vhost.unbind_queue(conn, &queue, &b.exchange, b.routing_key, b.arguments).await?;
+                out.send_method(ch, QueueUnbindOk {}.into());
+            }
+            Method::QueuePurge(p) => {
+                let name = self.queue_name(ch, &p.queue)?;
+                let message_count = vhost.find_queue(&name, conn)?.purge().await;
+                if !p.no_wait {
+                    out.send_method(ch, QueuePurgeOk { message_count }.into());
+                }
+            }
+            Method::QueueDelete(d) => {
+                let name = self.queue_name(ch, &d.queue)?;
+                let message_count = vhost.delete_queue(conn, &name, d.if_unused, d.if_empty).await?;
+                if !d.no_wait {
+                    out.send_method(ch, QueueDeleteOk { message_count }.into());
+                }
+            }
+            Method::BasicQos(q) => {
+                if q.prefetch_size != 0 {
+                    return Err(not_implemented(&format!("prefetch_size!=0 ({})", q.prefetch_size)));
+                }
+                let state = self.channel(ch)?;
+                if q.global {
+                    state.limit.set_limit(q.prefetch_count.into());
+                    for queue in state.consumed_queues() {
+                        queue.wake();
+                    }
+                } else {
+                    state.consumer_prefetch = q.prefetch_count.into();
+                }
+                out.send_method(ch, BasicQosOk {}.into());
+            }
+            Method::BasicConsume(c) => self.consume(ch, c, out).await?,
+            Method::BasicCancel(c) => {
+                let queue = self.channel(ch)?.consumers.remove(&c.consumer_tag);
+                if let Some(queue) = queue {
+                    if queue.cancel(conn, ch, Some(c.consumer_tag.clone())).await {
+                        vhost.auto_delete_queue(&queue).await;
+                    }
+                }
+                if !c.no_wait {
+                    out.send_method(ch, BasicCancelOk { consumer_tag: c.consumer_tag }.into());
+                }
+            }
+            Method::BasicGet(g) => self.get(ch, g, out).await?,
+            Method::BasicAck(a) => {
+                let entries = self.channel(ch)?.take(a.delivery_tag, a.multiple)?;
+                self.settle(ch, entries, None).await?;
+            }
+            Method::BasicReject(r) => {
+                let entries = self.channel(ch)?.take(r.delivery_tag, false)?;
+                self.settle(ch, entries, Some(r.requeue)).await?;
+            }
+            Method::BasicNack(n) => {
+                let entries = self.channel(ch)?.take(n.delivery_tag, n.multiple)?;
+                self.settle(ch, entries, Some(n.requeue)).await?;
+            }
+            Method::BasicRecoverAsync(r) => self.recover(ch, r.requeue).await?,
+            Method::BasicRecover(r) => {
+                self.recover(ch, r.requeue).await?;
+                out.send_method(ch, BasicRecoverOk {}.into());
+            }
+            // The answer to a basic.cancel we sent; nothing to do.
+            Method::BasicCancelOk(_) => {}
+            Method::ConfirmSelect(s) => {
+                let state = self.channel(ch)?;
+                if state.tx.is_some() {
+                    return Err(AmqpError::new(ReplyCode::PreconditionFailed, "cannot switch from tx to confirm mode"));
+                }
+                state.confirm.get_or_insert(0);
+                if !s.nowait {
+                    out.send_method(ch, ConfirmSelectOk {}.into());
+                }
+            }
+            Method::TxSelect(_) => {
+                let state = self.channel(ch)?;
+                if state.confirm.is_some() {
+                    return Err(AmqpError::new(ReplyCode::PreconditionFailed, "cannot switch from confirm to tx mode"));
+                }
+                state.tx.get_or_insert_with(Transaction::default);
+                out.send_method(ch, TxSelectOk {}.into());
+            }
+            Method::TxCommit(_) => {
+                let held = self.transaction(ch)?;
+                for publish in held.publishes {
+                    self.route_and_enqueue(ch, &publish.exchange, publish.message, publish.headers.as_ref(), publish.mandatory, out)
+                        .await;
+                }
+                for settle in held.settles {
+                    self.apply_settle(ch, &settle.entries, settle.requeue).await;
+                }
+                out.send_method(ch, TxCommitOk {}.into());
+            }
+            Method::TxRollback(_) => {
+                let held = self.transaction(ch)?;
+                let state = self.channel(ch)?;
+                for settle in held.settles {
+                    state.restore(settle.entries);
+                }
+                out.send_method(ch, TxRollbackOk {}.into());
+            }
+            other => return Err(AmqpError::new(ReplyCode::CommandInvalid, format!("unimplemented method {}", other.info().name))),
+        }
+        Ok(())
+    }
+
+    /// Takes the channel's held transaction, leaving a fresh one.
+    fn transaction(&mut self, ch: u16) -> Result<Transaction, AmqpError> {
+        match &mut self.channel(ch)?.tx {
+            Some(tx) => Ok(std::mem::take(tx)),
+            None => Err(AmqpError::new(ReplyCode::PreconditionFailed, "channel is not transactional")),
+        }
+    }
+
+    async fn consume(&mut self, ch: u16, c: BasicConsume, out: &mut dyn Outbox) -> Result<(), AmqpError> {
+        let name = self.queue_name(ch, &c.queue)?;
+        let queue = self.vhost.find_queue(&name, self.conn)?;
+        let (conn, port) = (self.conn, self.port.clone());
+        let state = self.channel(ch)?;
+        let tag = if c.consumer_tag.is_empty() { names::consumer_tag() } else { c.consumer_tag.clone() };
+        if state.consumers.contains_key(&tag) {
+            return Err(AmqpError::new(ReplyCode::NotAllowed, format!("attempt to reuse consumer tag '{tag}'")));
+        }
+        let spec = ConsumerSpec {
+            conn,
+            channel: ch,
+            tag: tag.clone(),
+            no_ack: c.no_ack,
+            exclusive: c.exclusive,
+            prefetch: state.consumer_prefetch,
+            channel_limit: state.limit.clone(),
+            port,
+        };
+        match queue.consume(spec).await {
+            Some(Ok(())) => {
+                // Deliveries wait in this connection's inbox until this
+                // method is done, so consume-ok still goes out first.
+                if !c.no_wait {
+                    out.send_method(ch, BasicConsumeOk { consumer_tag: tag.clone() }.into());
+                }
+                self.channel(ch)?.consumers.insert(tag, queue);
+                Ok(())
+            }
+            Some(Err(ConsumeRefused::ExclusiveUse)) => Err(errors::in_exclusive_use(&name, &self.vhost.name)),
+            None => Err(errors::no_queue(&name, &self.vhost.name)),
+        }
+    }
+
+    async fn get(&mut self, ch: u16, g: BasicGet, out: &mut dyn Outbox) -> Result<(), AmqpError> {
+        let name = self.queue_name(ch, &g.queue)?;
+        let queue = self.vhost.find_queue(&name, self.conn)?;
+        let Some(got) = queue.get(g.no_ack).await else {
+            out.send_method(ch, BasicGetEmpty::default().into());
+            return Ok(());
+        };
+        let state = self.channel(ch)?;
+        let tag = state.next_tag();
+        if !g.no_ack {
+            state.track(Outstanding { tag, queue, id: got.id, counted: false });
+        }
+        let ok = BasicGetOk {
+            delivery_tag: tag,
+            redelivered: got.redelivered,
+            exchange: got.message.exchange.clone(),
+            routing_key: got.message.routing_key.clone(),
+            message_count: got.remaining,
+        };
+        out.send_content(ch, ok.into(), &got.message.header, &got.message.body);
+        Ok(())
+    }
+
+    /// Acks (`requeue` None) or rejects settled deliveries, now or at commit.
+    async fn settle(&mut self, ch: u16, entries: Vec<Outstanding>, requeue: Option<bool>) -> Result<(), AmqpError> {
+        let state = self.channel(ch)?;
+        if let Some(tx) = &mut state.tx {
+            tx.settles.push(HeldSettle { entries, requeue });
+            return Ok(());
+        }
+        self.apply_settle(ch, &entries, requeue).await;
+        Ok(())
+    }
+
+    async fn apply_settle(&mut self, ch: u16, entries: &[Outstanding], requeue: Option<bool>) {
+        match entries {
+            [] => {}
+            [one] => send_settle(&one.queue, smallvec![one.id], requeue).await,
+            many => {
+                for (queue, ids) in by_queue(many) {
+                    send_settle(&queue, ids, requeue).await;
+                }
+            }
+        }
+        let counted = entries.iter().filter(|e| e.counted).count() as u32;
+        if let Some(state) = self.channels.get(&ch) {
+            if counted > 0 {
+                state.limit.release(counted);
+                if state.limit.is_limited() {
+                    for queue in state.consumed_queues() {
+                        queue.wake();
+                    }
+                }
+            }
+        }
+    }
+
+    async fn recover(&mut self, ch: u16, requeue: bool) -> Result<(), AmqpError> {
+        if !requeue {
+            return Err(not_implemented("requeue=false"));
+        }
+        let entries = self.channel(ch)?.take_all();
+        self.apply_settle(ch, &entries, Some(true)).await;
+        Ok(())
+    }
+
+    /// basic.publish, assembled. Unroutable mandatory messages come back as
+    /// basic.return before their confirm.
+    pub async fn publish(&mut self, publish: Publish, out: &mut dyn Outbox) -> Result<(), AmqpError> {
+        let Publish { channel: ch, method, header, header_payload, body } = publish;
+        let on = |e: AmqpError| e.on(BasicPublish::CLASS_ID, BasicPublish::METHOD_ID);
+        if method.immediate {
+            return Err(on(not_implemented("immediate=true")));
+        }
+        let exchange = self
+            .vhost
+            .exchange(&method.exchange)
+            .ok_or_else(|| on(errors::no_exchange(&method.exchange, &self.vhost.name)))?;
+        if exchange.internal {
+            return Err(on(AmqpError::new(
+                ReplyCode::AccessRefused,
+                format!("cannot publish to internal {}", errors::resource("exchange", &exchange.name, &self.vhost.name)),
+            )));
+        }
+        let message = Message { exchange: method.exchange, routing_key: method.routing_key, header: header_payload, body };
+        let headers = header.properties.headers;
+        let state = self.channel(ch)?;
+        if let Some(tx) = &mut state.tx {
+            tx.publishes.push(HeldPublish { exchange, message, headers, mandatory: method.mandatory });
+            return Ok(());
+        }
+        self.route_and_enqueue(ch, &exchange, message, headers.as_ref(), method.mandatory, out).await;
+        if let Some(seq) = &mut self.channel(ch)?.confirm {
+            *seq += 1;
+        }
+        Ok(())
+    }
+
+    async fn route_and_enqueue(
+        &mut self,
+        ch: u16,
+        exchange: &Exchange,
+        message: Message,
+        headers: Option<&FieldTable>,
+        mandatory: bool,
+        out: &mut dyn Outbox,
+    ) {
+        let mut routed = std::mem::take(&mut self.routed);
+        self.vhost.route(exchange, &message.routing_key, headers, &mut self.scratch, &mut routed);
+        let mut delivered = false;
+        if let Some((last, rest)) = routed.split_last() {
+            for queue in rest {
+                delivered |= queue.publish(message.clone()).await;
+            }
+            delivered |= last.publish(message.clone()).await;
+        }
+        if !delivered && mandatory {
+            let ret = BasicReturn {
+                reply_code: ReplyCode::NoRoute.code(),
+                reply_text: ShortString::from_static("NO_ROUTE"),
+                exchange: message.exchange.clone(),
+                routing_key: message.routing_key.clone(),
+            };
+            out.send_content(ch, ret.into(), &message.header, &message.body);
+        }
+        routed.clear();
+        self.routed = routed;
+    }
+
+    /// Sends one basic.ack for every publish confirmed since the last call
+    /// (`multiple` when it covers several). Call after each batch of input.
+    pub fn flush_confirms(&mut self, out: &mut dyn Outbox) {
+        for (&ch, state) in self.channels.iter_mut() {
+            let Some(seq) = state.confirm else { continue };
+            if seq > state.confirmed {
+                let multiple = seq - state.confirmed > 1;
+                state.confirmed = seq;
+                out.send_method(ch, BasicAck { delivery_tag: seq, multiple }.into());
+            }
+        }
+    }
+
+    /// A queue's event for this connection.
+    pub async fn queue_event(&mut self, event: ConnEvent, out: &mut dyn Outbox) {
+        match event {
+            ConnEvent::Deliver(d) => {
+                let consuming = self
+                    .channels
+                    .get(&d.channel)
+                    .is_some_and(|state| state.consumers.contains_key(&d.consumer_tag));
+                if !consuming {
+                    // Cancelled or closed meanwhile: the message goes back.
+                    if !d.no_ack {
+                        d.queue.reject(smallvec![d.id], true).await;
+                    }
+                    return;
+                }
+                let Some(state) = self.channels.get_mut(&d.channel) else { return };
+                let tag = state.next_tag();
+                if !d.no_ack {
+                    state.track(Outstanding { tag, queue: d.queue.clone(), id: d.id, counted: true });
+                }
+                let deliver = BasicDeliver {
+                    consumer_tag: d.consumer_tag,
+                    delivery_tag: tag,
+                    redelivered: d.redelivered,
+                    exchange: d.message.exchange.clone(),
+                    routing_key: d.message.routing_key.clone(),
+                };
+                out.send_content(d.channel, deliver.into(), &d.message.header, &d.message.body);
+            }
+            ConnEvent::Cancelled { channel, consumer_tag } => {
+                let Some(state) = self.channels.get_mut(&channel) else { return };
+                if state.consumers.remove(&consumer_tag).is_some() && self.capabilities.consumer_cancel_notify {
+                    out.send_method(channel, BasicCancel { consumer_tag, no_wait: true }.into());
+                }
+            }
+        }
+    }
+
+    /// The connection took queue events out of its inbox.
+    pub fn events_drained(&self) {
+        self.port.drained();
+    }
+
+    /// The channel is gone: its consumers are cancelled and what it had not
+    /// acknowledged returns to its queues.
+    pub async fn channel_closed(&mut self, ch: u16) {
+        let Some(mut state) = self.channels.remove(&ch) else { return };
+        for queue in state.consumed_queues() {
+            if queue.cancel(self.conn, ch, None).await {
+                self.vhost.auto_delete_queue(&queue).await;
+            }
+        }
+        let entries = state.take_all();
+        for (queue, ids) in by_queue(&entries) {
+            queue.reject(ids, true).await;
+        }
+    }
+
+    /// The connection is gone: every channel closes and its exclusive queues go.
+    pub async fn connection_closed(&mut self) {
+        let channels: Vec<u16> = self.channels.keys().copied().collect();
+        for ch in channels {
+            self.channel_closed(ch).await;
+        }
+        self.vhost.connection_closed(self.conn).await;
+    }
+}
+
+async fn send_settle(queue: &QueueHandle, ids: crate::queue::Ids, requeue: Option<bool>) {
+    match requeue {
+        None => queue.ack(ids).await,
+        Some(requeue) => queue.reject(ids, requeue).await,
+    }
+}
