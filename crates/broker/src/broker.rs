@@ -22,7 +22,10 @@ impl Broker {
 
     /// Adds a vhost with its predeclared exchanges; keeps an existing one.
     pub fn add_vhost(&self, name: &str) -> Arc<VHost> {
-        self.vhosts.entry(name.to_string()).or_insert_with(|| VHost::new(name)).clone()
+        self.vhosts
+            .entry(name.to_string())
+            .or_insert_with(|| VHost::new(name))
+            .clone()
     }
 
     pub fn vhost(&self, name: &str) -> Option<Arc<VHost>> {

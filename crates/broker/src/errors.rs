@@ -9,15 +9,24 @@ pub fn resource(kind: &str, name: &ShortString, vhost: &str) -> String {
 }
 
 pub fn no_queue(name: &ShortString, vhost: &str) -> AmqpError {
-    AmqpError::new(ReplyCode::NotFound, format!("no queue '{name}' in vhost '{vhost}'"))
+    AmqpError::new(
+        ReplyCode::NotFound,
+        format!("no queue '{name}' in vhost '{vhost}'"),
+    )
 }
 
 pub fn no_exchange(name: &ShortString, vhost: &str) -> AmqpError {
-    AmqpError::new(ReplyCode::NotFound, format!("no exchange '{name}' in vhost '{vhost}'"))
+    AmqpError::new(
+        ReplyCode::NotFound,
+        format!("no exchange '{name}' in vhost '{vhost}'"),
+    )
 }
 
 pub fn default_exchange() -> AmqpError {
-    AmqpError::new(ReplyCode::AccessRefused, "operation not permitted on the default exchange")
+    AmqpError::new(
+        ReplyCode::AccessRefused,
+        "operation not permitted on the default exchange",
+    )
 }
 
 pub fn reserved_name(kind: &str, name: &ShortString) -> AmqpError {
@@ -38,12 +47,17 @@ pub fn locked(name: &ShortString, vhost: &str) -> AmqpError {
 }
 
 pub fn in_exclusive_use(name: &ShortString, vhost: &str) -> AmqpError {
-    AmqpError::new(ReplyCode::AccessRefused, format!("{} in exclusive use", resource("queue", name, vhost)))
+    AmqpError::new(
+        ReplyCode::AccessRefused,
+        format!("{} in exclusive use", resource("queue", name, vhost)),
+    )
 }
 
 /// How RabbitMQ shows a value in an "inequivalent arg" text.
 pub fn show(value: Option<&FieldValue>) -> String {
-    let Some(value) = value else { return "none".into() };
+    let Some(value) = value else {
+        return "none".into();
+    };
     let (text, kind) = match value {
         FieldValue::Bool(b) => (b.to_string(), "bool"),
         FieldValue::I8(v) => (v.to_string(), "byte"),
@@ -69,10 +83,15 @@ pub fn show(value: Option<&FieldValue>) -> String {
 pub fn inequivalent(arg: &str, what: &str, received: String, current: String) -> AmqpError {
     AmqpError::new(
         ReplyCode::PreconditionFailed,
-        format!("inequivalent arg '{arg}' for {what}: received {received} but current is {current}"),
+        format!(
+            "inequivalent arg '{arg}' for {what}: received {received} but current is {current}"
+        ),
     )
 }
 
 pub fn unknown_delivery_tag(tag: u64) -> AmqpError {
-    AmqpError::new(ReplyCode::PreconditionFailed, format!("unknown delivery tag {tag}"))
+    AmqpError::new(
+        ReplyCode::PreconditionFailed,
+        format!("unknown delivery tag {tag}"),
+    )
 }

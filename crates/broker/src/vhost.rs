@@ -3,9 +3,7 @@
 
 use dashmap::DashMap;
 use std::sync::Arc;
-use warren_codec::{
-    ExchangeDeclare, FieldTable, FieldValue, QueueDeclare, ReplyCode, ShortString,
-};
+use warren_codec::{ExchangeDeclare, FieldTable, FieldValue, QueueDeclare, ReplyCode, ShortString};
 use warren_protocol::AmqpError;
 
 use crate::broker::ConnectionId;
@@ -62,13 +60,20 @@ impl VHost {
     }
 
     fn find_exchange(&self, name: &ShortString) -> Result<Arc<Exchange>, AmqpError> {
-        self.exchange(name).ok_or_else(|| errors::no_exchange(name, &self.name))
+        self.exchange(name)
+            .ok_or_else(|| errors::no_exchange(name, &self.name))
     }
 
     /// A queue the connection may use: 404 if missing, 405 if another
     /// connection's exclusive queue.
-    pub fn find_queue(&self, name: &ShortString, conn: ConnectionId) -> Result<Arc<QueueHandle>, AmqpError> {
-        let queue = self.queue(name).ok_or_else(|| errors::no_queue(name, &self.name))?;
+    pub fn find_queue(
+        &self,
+        name: &ShortString,
+        conn: ConnectionId,
+    ) -> Result<Arc<QueueHandle>, AmqpError> {
+        let queue = self
+            .queue(name)
+            .ok_or_else(|| errors::no_queue(name, &self.name))?;
         if queue.owner.is_some_and(|owner| owner != conn) {
             return Err(errors::locked(name, &self.name));
         }
@@ -94,17 +99,34 @@ impl VHost {
         if let Some(existing) = self.exchange(&d.exchange) {
             let what = resource("exchange", &d.exchange, &self.name);
             let checks = [
-                ("type", format!("'{}'", kind.name()), format!("'{}'", existing.kind.name())),
+                (
+                    "type",
+                    format!("'{}'", kind.name()),
+                    format!("'{}'", existing.kind.name()),
+                ),
                 ("durable", bool_text(d.durable), bool_text(existing.durable)),
-                ("auto_delete", bool_text(d.auto_delete), bool_text(existing.auto_delete)),
-                ("internal", bool_text(d.internal), bool_text(existing.internal)),
+                (
+                    "auto_delete",
+                    bool_text(d.auto_delete),
+                    bool_text(existing.auto_delete),
+                ),
+                (
+                    "internal",
+                    bool_text(d.internal),
+                    bool_text(existing.internal),
+                ),
             ];
             for (arg, received, current) in checks {
                 if received != current {
                     return Err(errors::inequivalent(arg, &what, received, current));
                 }
             }
-            return compare_arguments(&what, &d.arguments, &existing.arguments, &["alternate-exchange"]);
+            return compare_arguments(
+                &what,
+                &d.arguments,
+                &existing.arguments,
+                &["alternate-exchange"],
+            );
         }
         if d.exchange.as_bytes().starts_with(b"amq.") {
             return Err(errors::reserved_name("exchange", &d.exchange));
@@ -117,22 +139,32 @@ impl VHost {
             d.internal,
             d.arguments.clone(),
         );
-        self.exchanges.insert(d.exchange.clone(), Arc::new(exchange));
+        self.exchanges
+            .insert(d.exchange.clone(), Arc::new(exchange));
         Ok(())
     }
 
-    pub async fn delete_exchange(&self, name: &ShortString, if_unused: bool) -> Result<(), AmqpError> {
+    pub async fn delete_exchange(
+        &self,
+        name: &ShortString,
+        if_unused: bool,
+    ) -> Result<(), AmqpError> {
         if name.is_empty() {
             return Err(errors::default_exchange());
         }
         if name.as_bytes().starts_with(b"amq.") {
             return Err(AmqpError::new(
                 ReplyCode::AccessRefused,
-                format!("deletion of system {} not allowed", resource("exchange", name, &self.name)),
+                format!(
+                    "deletion of system {} not allowed",
+                    resource("exchange", name, &self.name)
+                ),
             ));
         }
         let _ddl = self.ddl.lock().await;
-        let Some(exchange) = self.exchange(name) else { return Ok(()) };
+        let Some(exchange) = self.exchange(name) else {
+            return Ok(());
+        };
         if if_unused && exchange.has_bindings() {
             return Err(AmqpError::new(
                 ReplyCode::PreconditionFailed,
@@ -176,7 +208,9 @@ impl VHost {
         d: &QueueDeclare,
     ) -> Result<(Arc<QueueHandle>, u32, u32), AmqpError> {
         if d.passive {
-            let queue = self.queue(&d.queue).ok_or_else(|| errors::no_queue(&d.queue, &self.name))?;
+            let queue = self
+                .queue(&d.queue)
+                .ok_or_else(|| errors::no_queue(&d.queue, &self.name))?;
             if queue.owner.is_some_and(|owner| owner != conn) {
                 return Err(errors::locked(&d.queue, &self.name));
             }
@@ -186,11 +220,16 @@ impl VHost {
         if d.queue.as_bytes().starts_with(b"amq.") {
             return Err(errors::reserved_name("queue", &d.queue));
         }
-        let name = if d.queue.is_empty() { names::queue_name() } else { d.queue.clone() };
+        let name = if d.queue.is_empty() {
+            names::queue_name()
+        } else {
+            d.queue.clone()
+        };
         let _ddl = self.ddl.lock().await;
         if let Some(existing) = self.queue(&name) {
             // RabbitMQ's check is strict: the exclusive flag must match too.
-            if existing.owner.is_some() != d.exclusive || existing.owner.is_some_and(|o| o != conn) {
+            if existing.owner.is_some() != d.exclusive || existing.owner.is_some_and(|o| o != conn)
+            {
                 return Err(errors::locked(&name, &self.name));
             }
             let what = resource("queue", &name, &self.name);
@@ -199,7 +238,12 @@ impl VHost {
                 ("auto_delete", d.auto_delete, existing.auto_delete),
             ] {
                 if received != current {
-                    return Err(errors::inequivalent(arg, &what, bool_text(received), bool_text(current)));
+                    return Err(errors::inequivalent(
+                        arg,
+                        &what,
+                        bool_text(received),
+                        bool_text(current),
+                    ));
                 }
             }
             compare_queue_arguments(&what, &d.arguments, &existing.arguments)?;
@@ -207,7 +251,13 @@ impl VHost {
             return Ok((existing, messages, consumers));
         }
         let owner = d.exclusive.then_some(conn);
-        let queue = QueueHandle::start(name.clone(), d.durable, d.auto_delete, owner, d.arguments.clone());
+        let queue = QueueHandle::start(
+            name.clone(),
+            d.durable,
+            d.auto_delete,
+            owner,
+            d.arguments.clone(),
+        );
         self.queues.insert(name, queue.clone());
         Ok((queue, 0, 0))
     }
@@ -221,7 +271,9 @@ impl VHost {
         if_empty: bool,
     ) -> Result<u32, AmqpError> {
         let _ddl = self.ddl.lock().await;
-        let Some(queue) = self.queue(name) else { return Ok(0) };
+        let Some(queue) = self.queue(name) else {
+            return Ok(0);
+        };
         if queue.owner.is_some_and(|owner| owner != conn) {
             return Err(errors::locked(name, &self.name));
         }
@@ -244,7 +296,8 @@ impl VHost {
     }
 
     fn forget_queue(&self, queue: &Arc<QueueHandle>) {
-        self.queues.remove_if(&queue.name, |_, q| Arc::ptr_eq(q, queue));
+        self.queues
+            .remove_if(&queue.name, |_, q| Arc::ptr_eq(q, queue));
         self.unbind_everywhere(&Destination::Queue(queue.clone()));
     }
 
@@ -283,7 +336,10 @@ impl VHost {
         self.find_exchange(name)
     }
 
-    fn check_binding_arguments(exchange: &Exchange, arguments: &FieldTable) -> Result<(), AmqpError> {
+    fn check_binding_arguments(
+        exchange: &Exchange,
+        arguments: &FieldTable,
+    ) -> Result<(), AmqpError> {
         if exchange.kind == ExchangeKind::Headers {
             crate::exchange::validate_x_match(arguments)
                 .map_err(|text| AmqpError::new(ReplyCode::PreconditionFailed, text))?;
@@ -303,7 +359,11 @@ impl VHost {
         let source = self.binding_source(exchange)?;
         let queue = self.find_queue(queue, conn)?;
         Self::check_binding_arguments(&source, &arguments)?;
-        source.bind(Binding { destination: Destination::Queue(queue), routing_key, arguments });
+        source.bind(Binding {
+            destination: Destination::Queue(queue),
+            routing_key,
+            arguments,
+        });
         Ok(())
     }
 
@@ -318,7 +378,11 @@ impl VHost {
         let _ddl = self.ddl.lock().await;
         let source = self.binding_source(exchange)?;
         let queue = self.find_queue(queue, conn)?;
-        if source.unbind(&Binding { destination: Destination::Queue(queue), routing_key, arguments }) {
+        if source.unbind(&Binding {
+            destination: Destination::Queue(queue),
+            routing_key,
+            arguments,
+        }) {
             self.auto_delete_if_unused(&source);
         }
         Ok(())
@@ -359,7 +423,11 @@ impl VHost {
             return Err(errors::default_exchange());
         }
         self.find_exchange(destination)?;
-        let binding = Binding { destination: Destination::Exchange(destination.clone()), routing_key, arguments };
+        let binding = Binding {
+            destination: Destination::Exchange(destination.clone()),
+            routing_key,
+            arguments,
+        };
         if source_exchange.unbind(&binding) {
             self.auto_delete_if_unused(&source_exchange);
         }
@@ -385,7 +453,8 @@ impl VHost {
         }
         scratch.clear();
         exchange.route(routing_key.as_bytes(), headers, scratch);
-        let mut visited: smallvec::SmallVec<[ShortString; 4]> = smallvec::smallvec![exchange.name.clone()];
+        let mut visited: smallvec::SmallVec<[ShortString; 4]> =
+            smallvec::smallvec![exchange.name.clone()];
         while let Some(destination) = scratch.pop() {
             match destination {
                 Destination::Queue(queue) => queues.push(queue),
@@ -418,7 +487,12 @@ fn compare_arguments(
     for key in keys {
         let (r, c) = (received.get(key), current.get(key));
         if r != c {
-            return Err(errors::inequivalent(key, what, errors::show(r.as_ref()), errors::show(c.as_ref())));
+            return Err(errors::inequivalent(
+                key,
+                what,
+                errors::show(r.as_ref()),
+                errors::show(c.as_ref()),
+            ));
         }
     }
     Ok(())
@@ -426,11 +500,19 @@ fn compare_arguments(
 
 /// Queue arguments: every `x-` argument on either side must match;
 /// `x-queue-type` classic equals absent.
-fn compare_queue_arguments(what: &str, received: &FieldTable, current: &FieldTable) -> Result<(), AmqpError> {
+fn compare_queue_arguments(
+    what: &str,
+    received: &FieldTable,
+    current: &FieldTable,
+) -> Result<(), AmqpError> {
     let mut keys: Vec<String> = received
         .iter()
         .chain(current.iter())
-        .filter_map(|(k, _)| k.as_str().filter(|k| k.starts_with("x-")).map(str::to_string))
+        .filter_map(|(k, _)| {
+            k.as_str()
+                .filter(|k| k.starts_with("x-"))
+                .map(str::to_string)
+        })
         .collect();
     keys.sort();
     keys.dedup();
@@ -441,7 +523,12 @@ fn compare_queue_arguments(what: &str, received: &FieldTable, current: &FieldTab
         };
         let (r, c) = (normalise(received.get(key)), normalise(current.get(key)));
         if r != c {
-            return Err(errors::inequivalent(key, what, errors::show(r.as_ref()), errors::show(c.as_ref())));
+            return Err(errors::inequivalent(
+                key,
+                what,
+                errors::show(r.as_ref()),
+                errors::show(c.as_ref()),
+            ));
         }
     }
     Ok(())

@@ -435,8 +435,14 @@ impl Connection {
                             self.channels.remove(&channel);
                         }
                         Method::ChannelClose(_) => {
+                            // Both sides closed at once: the channel is not open, answer anyway.
+                            encode_method_frame(
+                                channel,
+                                &ChannelCloseOk {}.into(),
+                                self.output.buf(),
+                            );
+                            self.last_sent = now;
                             self.channels.remove(&channel);
-                            self.send_method(channel, ChannelCloseOk {}.into(), now);
                         }
                         _ => {}
                     }
@@ -596,8 +602,8 @@ impl Connection {
                 )
             }
             Method::ChannelClose(_) => {
-                self.channels.remove(&channel);
                 self.send_method(channel, ChannelCloseOk {}.into(), now);
+                self.channels.remove(&channel);
                 self.events.push_back(Event::ChannelClosed {
                     channel,
                     error: None,

@@ -500,6 +500,28 @@ fn channel_errors_close_only_the_channel() {
 }
 
 #[test]
+fn channel_close_is_answered_with_close_ok_and_frees_the_number() {
+    let mut c = Client::open();
+    c.open_channel(1);
+    let events = c.send(
+        1,
+        ChannelClose {
+            reply_code: 200,
+            ..Default::default()
+        },
+    );
+    assert!(matches!(
+        &events[..],
+        [Event::ChannelClosed {
+            channel: 1,
+            error: None
+        }]
+    ));
+    assert!(matches!(c.methods()[..], [(1, Method::ChannelCloseOk(_))]));
+    c.open_channel(1);
+}
+
+#[test]
 fn client_close_is_answered_with_close_ok() {
     let mut c = Client::open();
     let events = c.send(

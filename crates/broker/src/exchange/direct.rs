@@ -21,7 +21,9 @@ impl DirectRouter {
     }
 
     pub fn unbind(&mut self, binding: &Binding) -> bool {
-        let Some(list) = self.by_key.get_mut(&binding.routing_key) else { return false };
+        let Some(list) = self.by_key.get_mut(&binding.routing_key) else {
+            return false;
+        };
         let before = list.len();
         list.retain(|b| !b.same(binding));
         let removed = before != list.len();

@@ -122,7 +122,15 @@ impl Exchange {
             ExchangeKind::Topic => Router::Topic(Default::default()),
             ExchangeKind::Headers => Router::Headers(Default::default()),
         };
-        Exchange { name, kind, durable, auto_delete, internal, arguments, router: RwLock::new(router) }
+        Exchange {
+            name,
+            kind,
+            durable,
+            auto_delete,
+            internal,
+            arguments,
+            router: RwLock::new(router),
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Router> {
@@ -182,7 +190,12 @@ impl Exchange {
     }
 
     /// Appends the destinations a message goes to (duplicates possible).
-    pub fn route(&self, routing_key: &[u8], headers: Option<&FieldTable>, out: &mut Vec<Destination>) {
+    pub fn route(
+        &self,
+        routing_key: &[u8],
+        headers: Option<&FieldTable>,
+        out: &mut Vec<Destination>,
+    ) {
         match &*self.read() {
             Router::Direct(r) => r.route(routing_key, out),
             Router::Fanout(r) => out.extend(r.bindings.iter().map(|b| b.destination.clone())),

@@ -18,7 +18,10 @@ struct Node {
 
 impl Node {
     fn is_empty(&self) -> bool {
-        self.bindings.is_empty() && self.children.is_empty() && self.star.is_none() && self.hash.is_none()
+        self.bindings.is_empty()
+            && self.children.is_empty()
+            && self.star.is_none()
+            && self.hash.is_none()
     }
 
     fn child(&mut self, word: &[u8]) -> &mut Node {
@@ -57,7 +60,11 @@ impl Node {
         };
         match *first {
             b"*" | b"#" => {
-                let slot = if *first == b"*" { &mut self.star } else { &mut self.hash };
+                let slot = if *first == b"*" {
+                    &mut self.star
+                } else {
+                    &mut self.hash
+                };
                 let Some(node) = slot else { return false };
                 let removed = node.remove(rest, binding);
                 if node.is_empty() {
@@ -66,7 +73,9 @@ impl Node {
                 removed
             }
             word => {
-                let Some(node) = self.children.get_mut(word) else { return false };
+                let Some(node) = self.children.get_mut(word) else {
+                    return false;
+                };
                 let removed = node.remove(rest, binding);
                 if node.is_empty() {
                     self.children.remove(word);
@@ -78,7 +87,12 @@ impl Node {
 
     fn collect(&self, out: &mut Vec<Binding>) {
         out.extend(self.bindings.iter().cloned());
-        for child in self.children.values().chain(self.star.as_deref()).chain(self.hash.as_deref()) {
+        for child in self
+            .children
+            .values()
+            .chain(self.star.as_deref())
+            .chain(self.hash.as_deref())
+        {
             child.collect(out);
         }
     }
@@ -185,7 +199,10 @@ mod tests {
 
     #[test]
     fn literal_words_and_empty_words() {
-        assert_eq!(matching(&["orders.eu.created"], "orders.eu.created"), ["orders.eu.created"]);
+        assert_eq!(
+            matching(&["orders.eu.created"], "orders.eu.created"),
+            ["orders.eu.created"]
+        );
         assert!(matching(&["orders.eu.created"], "orders.us.created").is_empty());
         assert_eq!(matching(&["a..b"], "a..b"), ["a..b"]);
         assert_eq!(matching(&[""], ""), [""]);

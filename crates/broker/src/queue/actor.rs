@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Weak};
 use tokio::sync::{mpsc, Notify};
 
+use super::port::Sent;
 use super::{
     Command, ConnEvent, ConsumeRefused, ConsumerSpec, DeleteRefused, Delivery, GetOk, QueueHandle,
 };
@@ -101,7 +102,11 @@ impl QueueState {
             Command::Publish(message) => {
                 let id = self.next_id;
                 self.next_id += 1;
-                self.ready.push_back(Entry { id, message, redelivered: false });
+                self.ready.push_back(Entry {
+                    id,
+                    message,
+                    redelivered: false,
+                });
             }
             Command::Consume(spec, reply) => {
                 let exclusive_held = self.consumers.iter().any(|c| c.spec.exclusive);
@@ -110,14 +115,25 @@ impl QueueState {
                     return;
                 }
                 self.next_serial += 1;
-                self.consumers.push(Consumer { spec, serial: self.next_serial, unacked: 0 });
+                self.consumers.push(Consumer {
+                    spec,
+                    serial: self.next_serial,
+                    unacked: 0,
+                });
                 self.had_consumers = true;
                 let _ = reply.send(Ok(()));
             }
-            Command::Cancel { conn, channel, tag, reply } => {
+            Command::Cancel {
+                conn,
+                channel,
+                tag,
+                reply,
+            } => {
                 self.consumers.retain(|c| {
                     let s = &c.spec;
-                    !(s.conn == conn && s.channel == channel && tag.as_ref().is_none_or(|t| *t == s.tag))
+                    !(s.conn == conn
+                        && s.channel == channel
+                        && tag.as_ref().is_none_or(|t| *t == s.tag))
                 });
                 self.next_consumer = 0;
                 let handle = self.handle.upgrade();
@@ -151,7 +167,13 @@ impl QueueState {
                         remaining,
                     };
                     if !no_ack {
-                        self.unacked.insert(entry.id, Unacked { entry, consumer: None });
+                        self.unacked.insert(
+                            entry.id,
+                            Unacked {
+                                entry,
+                                consumer: None,
+                            },
+                        );
                     }
                     ok
                 });
@@ -166,7 +188,11 @@ impl QueueState {
             Command::Stats(reply) => {
                 let _ = reply.send((self.ready_count(), self.consumers.len() as u32));
             }
-            Command::Delete { if_unused, if_empty, reply } => {
+            Command::Delete {
+                if_unused,
+                if_empty,
+                reply,
+            } => {
                 if if_unused && !self.consumers.is_empty() {
                     let _ = reply.send(Err(DeleteRefused::InUse));
                     return;
@@ -227,14 +253,17 @@ impl QueueState {
         if self.consumers.is_empty() || self.ready_count() == 0 {
             return;
         }
-        let Some(handle) = self.handle.upgrade() else { return };
+        let Some(handle) = self.handle.upgrade() else {
+            return;
+        };
         let mut idle_in_a_row = 0;
         while idle_in_a_row < self.consumers.len() && self.ready_count() > 0 {
             let index = self.next_consumer % self.consumers.len();
             self.next_consumer = index + 1;
             let consumer = &mut self.consumers[index];
             let spec = &consumer.spec;
-            let per_consumer_room = spec.no_ack || spec.prefetch == 0 || consumer.unacked < spec.prefetch;
+            let per_consumer_room =
+                spec.no_ack || spec.prefetch == 0 || consumer.unacked < spec.prefetch;
             if !per_consumer_room || (!spec.no_ack && !spec.channel_limit.try_acquire()) {
                 idle_in_a_row += 1;
                 continue;
@@ -252,15 +281,22 @@ impl QueueState {
                 no_ack: spec.no_ack,
             });
             match spec.port.try_send(delivery, &self.wake) {
-                Ok(()) => {
+                Sent::Yes => {
                     idle_in_a_row = 0;
                     if !spec.no_ack {
                         consumer.unacked += 1;
                         let serial = consumer.serial;
-                        self.unacked.insert(entry.id, Unacked { entry, consumer: Some(serial) });
+                        self.unacked.insert(
+                            entry.id,
+                            Unacked {
+                                entry,
+                                consumer: Some(serial),
+                            },
+                        );
                     }
                 }
-                Err((_, closed)) => {
+                refused @ (Sent::Full | Sent::Closed) => {
+                    let closed = matches!(refused, Sent::Closed);
                     if !spec.no_ack {
                         spec.channel_limit.release(1);
                     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Notify};
 use warren_codec::{FieldTable, ShortString};
 
-pub use port::{ChannelLimit, ConnEvent, DeliveryPort, Delivery};
+pub use port::{ChannelLimit, ConnEvent, Delivery, DeliveryPort};
 
 use crate::broker::ConnectionId;
 use crate::message::Message;
@@ -60,14 +60,29 @@ pub(crate) enum Command {
     Consume(ConsumerSpec, oneshot::Sender<Result<(), ConsumeRefused>>),
     /// Cancels one consumer (`tag`) or all of a channel's (`None`). Replies
     /// whether the queue is now unused and auto-delete.
-    Cancel { conn: ConnectionId, channel: u16, tag: Option<ShortString>, reply: oneshot::Sender<bool> },
+    Cancel {
+        conn: ConnectionId,
+        channel: u16,
+        tag: Option<ShortString>,
+        reply: oneshot::Sender<bool>,
+    },
     Ack(Ids),
-    Reject { ids: Ids, requeue: bool },
-    Get { no_ack: bool, reply: oneshot::Sender<Option<GetOk>> },
+    Reject {
+        ids: Ids,
+        requeue: bool,
+    },
+    Get {
+        no_ack: bool,
+        reply: oneshot::Sender<Option<GetOk>>,
+    },
     Purge(oneshot::Sender<u32>),
     /// Ready messages and consumers.
     Stats(oneshot::Sender<(u32, u32)>),
-    Delete { if_unused: bool, if_empty: bool, reply: oneshot::Sender<Result<u32, DeleteRefused>> },
+    Delete {
+        if_unused: bool,
+        if_empty: bool,
+        reply: oneshot::Sender<Result<u32, DeleteRefused>>,
+    },
 }
 
 /// A queue's identity and its inbox.
@@ -141,7 +156,14 @@ impl QueueHandle {
 
     /// Whether the queue is now unused and auto-delete.
     pub async fn cancel(&self, conn: ConnectionId, channel: u16, tag: Option<ShortString>) -> bool {
-        self.ask(|reply| Command::Cancel { conn, channel, tag, reply }).await.unwrap_or(false)
+        self.ask(|reply| Command::Cancel {
+            conn,
+            channel,
+            tag,
+            reply,
+        })
+        .await
+        .unwrap_or(false)
     }
 
     pub async fn ack(&self, ids: Ids) {
@@ -153,7 +175,9 @@ impl QueueHandle {
     }
 
     pub async fn get(&self, no_ack: bool) -> Option<GetOk> {
-        self.ask(|reply| Command::Get { no_ack, reply }).await.flatten()
+        self.ask(|reply| Command::Get { no_ack, reply })
+            .await
+            .flatten()
     }
 
     pub async fn purge(&self) -> u32 {
@@ -167,6 +191,12 @@ impl QueueHandle {
 
     /// Stops the queue; its consumers are told. Returns the messages dropped.
     pub async fn delete(&self, if_unused: bool, if_empty: bool) -> Result<u32, DeleteRefused> {
-        self.ask(|reply| Command::Delete { if_unused, if_empty, reply }).await.unwrap_or(Ok(0))
+        self.ask(|reply| Command::Delete {
+            if_unused,
+            if_empty,
+            reply,
+        })
+        .await
+        .unwrap_or(Ok(0))
     }
 }

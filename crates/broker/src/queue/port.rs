@@ -15,7 +15,10 @@ pub enum ConnEvent {
     Deliver(Delivery),
     /// The queue went away under the consumer (basic.cancel to the client,
     /// if it understands it).
-    Cancelled { channel: u16, consumer_tag: ShortString },
+    Cancelled {
+        channel: u16,
+        consumer_tag: ShortString,
+    },
 }
 
 #[derive(Debug)]
@@ -31,6 +34,15 @@ pub struct Delivery {
     pub no_ack: bool,
 }
 
+/// What became of an event handed to a connection.
+pub(crate) enum Sent {
+    Yes,
+    /// The inbox is full.
+    Full,
+    /// The connection is gone.
+    Closed,
+}
+
 /// A connection's inbox for deliveries. Bounded: a queue that finds it full
 /// skips the consumer and waits to be woken when the connection has drained it.
 #[derive(Debug)]
@@ -43,15 +55,21 @@ pub struct DeliveryPort {
 impl DeliveryPort {
     pub fn new(capacity: usize) -> (Arc<DeliveryPort>, mpsc::Receiver<ConnEvent>) {
         let (tx, rx) = mpsc::channel(capacity);
-        (Arc::new(DeliveryPort { tx, waiting: Mutex::new(Vec::new()) }), rx)
+        (
+            Arc::new(DeliveryPort {
+                tx,
+                waiting: Mutex::new(Vec::new()),
+            }),
+            rx,
+        )
     }
 
-    /// Hands an event over without waiting; gives it back if the inbox is
-    /// full (after asking for `wake` when it drains) or the connection is gone.
-    pub(crate) fn try_send(&self, event: ConnEvent, wake: &Arc<Notify>) -> Result<(), (ConnEvent, bool)> {
+    /// Hands an event over without waiting; if the inbox is full, asks for
+    /// `wake` when it drains.
+    pub(crate) fn try_send(&self, event: ConnEvent, wake: &Arc<Notify>) -> Sent {
         match self.tx.try_send(event) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Closed(event)) => Err((event, true)),
+            Ok(()) => Sent::Yes,
+            Err(mpsc::error::TrySendError::Closed(_)) => Sent::Closed,
             Err(mpsc::error::TrySendError::Full(event)) => {
                 {
                     let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
@@ -60,10 +78,11 @@ impl DeliveryPort {
                     }
                 }
                 // The connection may have drained between the two steps.
-                self.tx.try_send(event).map_err(|e| match e {
-                    mpsc::error::TrySendError::Closed(event) => (event, true),
-                    mpsc::error::TrySendError::Full(event) => (event, false),
-                })
+                match self.tx.try_send(event) {
+                    Ok(()) => Sent::Yes,
+                    Err(mpsc::error::TrySendError::Closed(_)) => Sent::Closed,
+                    Err(mpsc::error::TrySendError::Full(_)) => Sent::Full,
+                }
             }
         }
     }
@@ -106,14 +125,18 @@ impl ChannelLimit {
     pub fn try_acquire(&self) -> bool {
         let limit = self.limit.load(Ordering::Relaxed);
         self.unacked
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (limit == 0 || n < limit).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (limit == 0 || n < limit).then_some(n + 1)
+            })
             .is_ok()
     }
 
     pub fn release(&self, count: u32) {
         let _ = self
             .unacked
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some(n.saturating_sub(count)));
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_sub(count))
+            });
     }
 
     pub fn is_limited(&self) -> bool {

@@ -123,7 +123,10 @@ impl ChannelState {
 pub fn by_queue(entries: &[Outstanding]) -> Vec<(Arc<QueueHandle>, SmallVec<[u64; 4]>)> {
     let mut groups: Vec<(Arc<QueueHandle>, SmallVec<[u64; 4]>)> = Vec::new();
     for entry in entries {
-        match groups.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &entry.queue)) {
+        match groups
+            .iter_mut()
+            .find(|(q, _)| Arc::ptr_eq(q, &entry.queue))
+        {
             Some((_, ids)) => ids.push(entry.id),
             None => groups.push((entry.queue.clone(), smallvec::smallvec![entry.id])),
         }

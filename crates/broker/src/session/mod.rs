@@ -80,12 +80,24 @@ impl Session {
     }
 
     /// Carries out one method; errors name the method, for channel.close.
-    pub async fn handle_method(&mut self, channel: u16, method: Method, out: &mut dyn Outbox) -> Result<(), AmqpError> {
+    pub async fn handle_method(
+        &mut self,
+        channel: u16,
+        method: Method,
+        out: &mut dyn Outbox,
+    ) -> Result<(), AmqpError> {
         let info = method.info();
-        self.dispatch(channel, method, out).await.map_err(|e| e.on(info.class_id, info.method_id))
+        self.dispatch(channel, method, out)
+            .await
+            .map_err(|e| e.on(info.class_id, info.method_id))
     }
 
-    async fn dispatch(&mut self, ch: u16, method: Method, out: &mut dyn Outbox) -> Result<(), AmqpError> {
+    async fn dispatch(
+        &mut self,
+        ch: u16,
+        method: Method,
+        out: &mut dyn Outbox,
+    ) -> Result<(), AmqpError> {
         let conn = self.conn;
         let vhost = self.vhost.clone();
         match method {
@@ -102,13 +114,17 @@ impl Session {
                 }
             }
             Method::ExchangeBind(b) => {
-                vhost.bind_exchange(&b.destination, &b.source, b.routing_key, b.arguments).await?;
+                vhost
+                    .bind_exchange(&b.destination, &b.source, b.routing_key, b.arguments)
+                    .await?;
                 if !b.no_wait {
                     out.send_method(ch, ExchangeBindOk {}.into());
                 }
             }
             Method::ExchangeUnbind(b) => {
-                vhost.unbind_exchange(&b.destination, &b.source, b.routing_key, b.arguments).await?;
+                vhost
+                    .unbind_exchange(&b.destination, &b.source, b.routing_key, b.arguments)
+                    .await?;
                 if !b.no_wait {
                     out.send_method(ch, ExchangeUnbindOk {}.into());
                 }
@@ -117,20 +133,28 @@ impl Session {
                 let (queue, message_count, consumer_count) = vhost.declare_queue(conn, &d).await?;
                 self.channel(ch)?.last_queue = Some(queue.name.clone());
                 if !d.no_wait {
-                    let ok = QueueDeclareOk { queue: queue.name.clone(), message_count, consumer_count };
+                    let ok = QueueDeclareOk {
+                        queue: queue.name.clone(),
+                        message_count,
+                        consumer_count,
+                    };
                     out.send_method(ch, ok.into());
                 }
             }
             Method::QueueBind(b) => {
                 let queue = self.queue_name(ch, &b.queue)?;
-                vhost.bind_queue(conn, &queue, &b.exchange, b.routing_key, b.arguments).await?;
+                vhost
+                    .bind_queue(conn, &queue, &b.exchange, b.routing_key, b.arguments)
+                    .await?;
                 if !b.no_wait {
                     out.send_method(ch, QueueBindOk {}.into());
                 }
             }
             Method::QueueUnbind(b) => {
                 let queue = self.queue_name(ch, &b.queue)?;
-                vhost.unbind_queue(conn, &queue, &b.exchange, b.routing_key, b.arguments).await?;
+                vhost
+                    .unbind_queue(conn, &queue, &b.exchange, b.routing_key, b.arguments)
+                    .await?;
                 out.send_method(ch, QueueUnbindOk {}.into());
             }
             Method::QueuePurge(p) => {
@@ -142,14 +166,19 @@ impl Session {
             }
             Method::QueueDelete(d) => {
                 let name = self.queue_name(ch, &d.queue)?;
-                let message_count = vhost.delete_queue(conn, &name, d.if_unused, d.if_empty).await?;
+                let message_count = vhost
+                    .delete_queue(conn, &name, d.if_unused, d.if_empty)
+                    .await?;
                 if !d.no_wait {
                     out.send_method(ch, QueueDeleteOk { message_count }.into());
                 }
             }
             Method::BasicQos(q) => {
                 if q.prefetch_size != 0 {
-                    return Err(not_implemented(&format!("prefetch_size!=0 ({})", q.prefetch_size)));
+                    return Err(not_implemented(&format!(
+                        "prefetch_size!=0 ({})",
+                        q.prefetch_size
+                    )));
                 }
                 let state = self.channel(ch)?;
                 if q.global {
@@ -171,7 +200,13 @@ impl Session {
                     }
                 }
                 if !c.no_wait {
-                    out.send_method(ch, BasicCancelOk { consumer_tag: c.consumer_tag }.into());
+                    out.send_method(
+                        ch,
+                        BasicCancelOk {
+                            consumer_tag: c.consumer_tag,
+                        }
+                        .into(),
+                    );
                 }
             }
             Method::BasicGet(g) => self.get(ch, g, out).await?,
@@ -197,7 +232,10 @@ impl Session {
             Method::ConfirmSelect(s) => {
                 let state = self.channel(ch)?;
                 if state.tx.is_some() {
-                    return Err(AmqpError::new(ReplyCode::PreconditionFailed, "cannot switch from tx to confirm mode"));
+                    return Err(AmqpError::new(
+                        ReplyCode::PreconditionFailed,
+                        "cannot switch from tx to confirm mode",
+                    ));
                 }
                 state.confirm.get_or_insert(0);
                 if !s.nowait {
@@ -207,7 +245,10 @@ impl Session {
             Method::TxSelect(_) => {
                 let state = self.channel(ch)?;
                 if state.confirm.is_some() {
-                    return Err(AmqpError::new(ReplyCode::PreconditionFailed, "cannot switch from confirm to tx mode"));
+                    return Err(AmqpError::new(
+                        ReplyCode::PreconditionFailed,
+                        "cannot switch from confirm to tx mode",
+                    ));
                 }
                 state.tx.get_or_insert_with(Transaction::default);
                 out.send_method(ch, TxSelectOk {}.into());
@@ -215,8 +256,15 @@ impl Session {
             Method::TxCommit(_) => {
                 let held = self.transaction(ch)?;
                 for publish in held.publishes {
-                    self.route_and_enqueue(ch, &publish.exchange, publish.message, publish.headers.as_ref(), publish.mandatory, out)
-                        .await;
+                    self.route_and_enqueue(
+                        ch,
+                        &publish.exchange,
+                        publish.message,
+                        publish.headers.as_ref(),
+                        publish.mandatory,
+                        out,
+                    )
+                    .await;
                 }
                 for settle in held.settles {
                     self.apply_settle(ch, &settle.entries, settle.requeue).await;
@@ -231,7 +279,12 @@ impl Session {
                 }
                 out.send_method(ch, TxRollbackOk {}.into());
             }
-            other => return Err(AmqpError::new(ReplyCode::CommandInvalid, format!("unimplemented method {}", other.info().name))),
+            other => {
+                return Err(AmqpError::new(
+                    ReplyCode::CommandInvalid,
+                    format!("unimplemented method {}", other.info().name),
+                ))
+            }
         }
         Ok(())
     }
@@ -240,18 +293,33 @@ impl Session {
     fn transaction(&mut self, ch: u16) -> Result<Transaction, AmqpError> {
         match &mut self.channel(ch)?.tx {
             Some(tx) => Ok(std::mem::take(tx)),
-            None => Err(AmqpError::new(ReplyCode::PreconditionFailed, "channel is not transactional")),
+            None => Err(AmqpError::new(
+                ReplyCode::PreconditionFailed,
+                "channel is not transactional",
+            )),
         }
     }
 
-    async fn consume(&mut self, ch: u16, c: BasicConsume, out: &mut dyn Outbox) -> Result<(), AmqpError> {
+    async fn consume(
+        &mut self,
+        ch: u16,
+        c: BasicConsume,
+        out: &mut dyn Outbox,
+    ) -> Result<(), AmqpError> {
         let name = self.queue_name(ch, &c.queue)?;
         let queue = self.vhost.find_queue(&name, self.conn)?;
         let (conn, port) = (self.conn, self.port.clone());
         let state = self.channel(ch)?;
-        let tag = if c.consumer_tag.is_empty() { names::consumer_tag() } else { c.consumer_tag.clone() };
+        let tag = if c.consumer_tag.is_empty() {
+            names::consumer_tag()
+        } else {
+            c.consumer_tag.clone()
+        };
         if state.consumers.contains_key(&tag) {
-            return Err(AmqpError::new(ReplyCode::NotAllowed, format!("attempt to reuse consumer tag '{tag}'")));
+            return Err(AmqpError::new(
+                ReplyCode::NotAllowed,
+                format!("attempt to reuse consumer tag '{tag}'"),
+            ));
         }
         let spec = ConsumerSpec {
             conn,
@@ -268,12 +336,20 @@ impl Session {
                 // Deliveries wait in this connection's inbox until this
                 // method is done, so consume-ok still goes out first.
                 if !c.no_wait {
-                    out.send_method(ch, BasicConsumeOk { consumer_tag: tag.clone() }.into());
+                    out.send_method(
+                        ch,
+                        BasicConsumeOk {
+                            consumer_tag: tag.clone(),
+                        }
+                        .into(),
+                    );
                 }
                 self.channel(ch)?.consumers.insert(tag, queue);
                 Ok(())
             }
-            Some(Err(ConsumeRefused::ExclusiveUse)) => Err(errors::in_exclusive_use(&name, &self.vhost.name)),
+            Some(Err(ConsumeRefused::ExclusiveUse)) => {
+                Err(errors::in_exclusive_use(&name, &self.vhost.name))
+            }
             None => Err(errors::no_queue(&name, &self.vhost.name)),
         }
     }
@@ -288,7 +364,12 @@ impl Session {
         let state = self.channel(ch)?;
         let tag = state.next_tag();
         if !g.no_ack {
-            state.track(Outstanding { tag, queue, id: got.id, counted: false });
+            state.track(Outstanding {
+                tag,
+                queue,
+                id: got.id,
+                counted: false,
+            });
         }
         let ok = BasicGetOk {
             delivery_tag: tag,
@@ -302,7 +383,12 @@ impl Session {
     }
 
     /// Acks (`requeue` None) or rejects settled deliveries, now or at commit.
-    async fn settle(&mut self, ch: u16, entries: Vec<Outstanding>, requeue: Option<bool>) -> Result<(), AmqpError> {
+    async fn settle(
+        &mut self,
+        ch: u16,
+        entries: Vec<Outstanding>,
+        requeue: Option<bool>,
+    ) -> Result<(), AmqpError> {
         let state = self.channel(ch)?;
         if let Some(tx) = &mut state.tx {
             tx.settles.push(HeldSettle { entries, requeue });
@@ -346,8 +432,18 @@ impl Session {
 
     /// basic.publish, assembled. Unroutable mandatory messages come back as
     /// basic.return before their confirm.
-    pub async fn publish(&mut self, publish: Publish, out: &mut dyn Outbox) -> Result<(), AmqpError> {
-        let Publish { channel: ch, method, header, header_payload, body } = publish;
+    pub async fn publish(
+        &mut self,
+        publish: Publish,
+        out: &mut dyn Outbox,
+    ) -> Result<(), AmqpError> {
+        let Publish {
+            channel: ch,
+            method,
+            header,
+            header_payload,
+            body,
+        } = publish;
         let on = |e: AmqpError| e.on(BasicPublish::CLASS_ID, BasicPublish::METHOD_ID);
         if method.immediate {
             return Err(on(not_implemented("immediate=true")));
@@ -359,17 +455,38 @@ impl Session {
         if exchange.internal {
             return Err(on(AmqpError::new(
                 ReplyCode::AccessRefused,
-                format!("cannot publish to internal {}", errors::resource("exchange", &exchange.name, &self.vhost.name)),
+                format!(
+                    "cannot publish to internal {}",
+                    errors::resource("exchange", &exchange.name, &self.vhost.name)
+                ),
             )));
         }
-        let message = Message { exchange: method.exchange, routing_key: method.routing_key, header: header_payload, body };
+        let message = Message {
+            exchange: method.exchange,
+            routing_key: method.routing_key,
+            header: header_payload,
+            body,
+        };
         let headers = header.properties.headers;
         let state = self.channel(ch)?;
         if let Some(tx) = &mut state.tx {
-            tx.publishes.push(HeldPublish { exchange, message, headers, mandatory: method.mandatory });
+            tx.publishes.push(HeldPublish {
+                exchange,
+                message,
+                headers,
+                mandatory: method.mandatory,
+            });
             return Ok(());
         }
-        self.route_and_enqueue(ch, &exchange, message, headers.as_ref(), method.mandatory, out).await;
+        self.route_and_enqueue(
+            ch,
+            &exchange,
+            message,
+            headers.as_ref(),
+            method.mandatory,
+            out,
+        )
+        .await;
         if let Some(seq) = &mut self.channel(ch)?.confirm {
             *seq += 1;
         }
@@ -386,7 +503,13 @@ impl Session {
         out: &mut dyn Outbox,
     ) {
         let mut routed = std::mem::take(&mut self.routed);
-        self.vhost.route(exchange, &message.routing_key, headers, &mut self.scratch, &mut routed);
+        self.vhost.route(
+            exchange,
+            &message.routing_key,
+            headers,
+            &mut self.scratch,
+            &mut routed,
+        );
         let mut delivered = false;
         if let Some((last, rest)) = routed.split_last() {
             for queue in rest {
@@ -415,7 +538,14 @@ impl Session {
             if seq > state.confirmed {
                 let multiple = seq - state.confirmed > 1;
                 state.confirmed = seq;
-                out.send_method(ch, BasicAck { delivery_tag: seq, multiple }.into());
+                out.send_method(
+                    ch,
+                    BasicAck {
+                        delivery_tag: seq,
+                        multiple,
+                    }
+                    .into(),
+                );
             }
         }
     }
@@ -435,10 +565,17 @@ impl Session {
                     }
                     return;
                 }
-                let Some(state) = self.channels.get_mut(&d.channel) else { return };
+                let Some(state) = self.channels.get_mut(&d.channel) else {
+                    return;
+                };
                 let tag = state.next_tag();
                 if !d.no_ack {
-                    state.track(Outstanding { tag, queue: d.queue.clone(), id: d.id, counted: true });
+                    state.track(Outstanding {
+                        tag,
+                        queue: d.queue.clone(),
+                        id: d.id,
+                        counted: true,
+                    });
                 }
                 let deliver = BasicDeliver {
                     consumer_tag: d.consumer_tag,
@@ -447,12 +584,31 @@ impl Session {
                     exchange: d.message.exchange.clone(),
                     routing_key: d.message.routing_key.clone(),
                 };
-                out.send_content(d.channel, deliver.into(), &d.message.header, &d.message.body);
+                out.send_content(
+                    d.channel,
+                    deliver.into(),
+                    &d.message.header,
+                    &d.message.body,
+                );
             }
-            ConnEvent::Cancelled { channel, consumer_tag } => {
-                let Some(state) = self.channels.get_mut(&channel) else { return };
-                if state.consumers.remove(&consumer_tag).is_some() && self.capabilities.consumer_cancel_notify {
-                    out.send_method(channel, BasicCancel { consumer_tag, no_wait: true }.into());
+            ConnEvent::Cancelled {
+                channel,
+                consumer_tag,
+            } => {
+                let Some(state) = self.channels.get_mut(&channel) else {
+                    return;
+                };
+                if state.consumers.remove(&consumer_tag).is_some()
+                    && self.capabilities.consumer_cancel_notify
+                {
+                    out.send_method(
+                        channel,
+                        BasicCancel {
+                            consumer_tag,
+                            no_wait: true,
+                        }
+                        .into(),
+                    );
                 }
             }
         }
@@ -466,7 +622,9 @@ impl Session {
     /// The channel is gone: its consumers are cancelled and what it had not
     /// acknowledged returns to its queues.
     pub async fn channel_closed(&mut self, ch: u16) {
-        let Some(mut state) = self.channels.remove(&ch) else { return };
+        let Some(mut state) = self.channels.remove(&ch) else {
+            return;
+        };
         for queue in state.consumed_queues() {
             if queue.cancel(self.conn, ch, None).await {
                 self.vhost.auto_delete_queue(&queue).await;

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use warren_codec::Method;
 
-pub trait Outbox {
+pub trait Outbox: Send {
     fn send_method(&mut self, channel: u16, method: Method);
     /// A content-carrying method with the header payload and body it carries.
     fn send_content(&mut self, channel: u16, method: Method, header: &Bytes, body: &Bytes);

@@ -1,0 +1,238 @@
+//! The configuration file (TOML) and the embedded defaults. Every key is
+//! documented in `config/warren.toml`.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub log_level: String,
+    pub listeners: Listeners,
+    pub tls: Option<TlsConfig>,
+    pub limits: Limits,
+    pub vhosts: Vec<String>,
+    pub users: Vec<User>,
+    /// Users that may connect only from a loopback address.
+    pub loopback_users: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Listeners {
+    pub tcp: Vec<SocketAddr>,
+    pub tls: Vec<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, server certificate first.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// PEM CA bundle; when set, clients must present a certificate it signed.
+    pub ca: Option<PathBuf>,
+    /// Seconds a client has to finish the TLS handshake.
+    #[serde(default = "default_tls_handshake_timeout")]
+    pub handshake_timeout: u64,
+}
+
+fn default_tls_handshake_timeout() -> u64 {
+    10
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub channel_max: u16,
+    pub frame_max: u32,
+    pub heartbeat: u16,
+    pub max_message_size: u64,
+    /// 0: unlimited.
+    pub max_connections: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub name: String,
+    /// RabbitMQ's format: base64 of a 4-byte salt followed by
+    /// SHA-256(salt ++ password). `warren hash-password` makes one.
+    pub password_hash: String,
+    /// Vhosts the user may open.
+    #[serde(default)]
+    pub vhosts: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./data"),
+            log_level: "info".into(),
+            listeners: Listeners::default(),
+            tls: None,
+            limits: Limits::default(),
+            vhosts: vec!["/".into()],
+            users: vec![User {
+                name: "guest".into(),
+                password_hash: crate::users::hash_password("guest"),
+                vhosts: vec!["/".into()],
+            }],
+            loopback_users: vec!["guest".into()],
+        }
+    }
+}
+
+impl Default for Listeners {
+    fn default() -> Self {
+        Listeners {
+            tcp: vec![SocketAddr::from(([127, 0, 0, 1], 5672))],
+            tls: Vec::new(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            channel_max: 2047,
+            frame_max: 131_072,
+            heartbeat: 60,
+            max_message_size: 16 * 1024 * 1024,
+            max_connections: 0,
+        }
+    }
+}
+
+/// A configuration error, as one line naming the key.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        Self::parse(&text).map_err(|ConfigError(e)| ConfigError(format!("{}: {e}", path.display())))
+    }
+
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            // toml's message spans several lines with a source excerpt; keep the gist.
+            let message = e.message().replace('\n', " ");
+            let location = e
+                .span()
+                .map(|span| {
+                    let line = text[..span.start].lines().count().max(1);
+                    format!("line {line}: ")
+                })
+                .unwrap_or_default();
+            ConfigError(format!("{location}{message}"))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad =
+            |key: &str, why: String| Err(ConfigError(format!("invalid value for `{key}`: {why}")));
+        let l = &self.limits;
+        if l.frame_max != 0 && l.frame_max < 8192 {
+            return bad(
+                "limits.frame_max",
+                format!("{} is below the minimum 8192", l.frame_max),
+            );
+        }
+        if l.frame_max == 0 {
+            return bad("limits.frame_max", "0 (unlimited) is not supported".into());
+        }
+        if l.channel_max == 0 {
+            return bad("limits.channel_max", "must be at least 1".into());
+        }
+        if l.max_message_size == 0 || l.max_message_size > 512 * 1024 * 1024 {
+            return bad(
+                "limits.max_message_size",
+                format!("{} is outside 1..=536870912", l.max_message_size),
+            );
+        }
+        if !["error", "warn", "info", "debug", "trace"].contains(&self.log_level.as_str()) {
+            return bad(
+                "log_level",
+                format!(
+                    "{:?} is not one of error, warn, info, debug, trace",
+                    self.log_level
+                ),
+            );
+        }
+        if !self.listeners.tls.is_empty() && self.tls.is_none() {
+            return bad(
+                "listeners.tls",
+                "TLS listeners need a [tls] section with cert and key".into(),
+            );
+        }
+        for user in &self.users {
+            if crate::users::decode_hash(&user.password_hash).is_none() {
+                return bad(
+                    "users.password_hash",
+                    format!("user {:?}: not a RabbitMQ SHA-256 password hash", user.name),
+                );
+            }
+            for vhost in &user.vhosts {
+                if !self.vhosts.contains(vhost) {
+                    return bad(
+                        "users.vhosts",
+                        format!("user {:?}: vhost {vhost:?} is not in `vhosts`", user.name),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_rabbitmqs() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.listeners.tcp, [SocketAddr::from(([127, 0, 0, 1], 5672))]);
+        assert_eq!(
+            (c.limits.channel_max, c.limits.frame_max, c.limits.heartbeat),
+            (2047, 131_072, 60)
+        );
+        assert_eq!(c.limits.max_message_size, 16 * 1024 * 1024);
+        assert_eq!(c.vhosts, ["/"]);
+        assert_eq!(c.users[0].name, "guest");
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = Config::parse("[limits]\nframe_maxx = 3\n").unwrap_err();
+        assert!(e.0.contains("frame_maxx"), "{e}");
+        assert!(!e.0.contains('\n'));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = Config::parse("[limits]\nframe_max = 100\n").unwrap_err();
+        assert!(e.0.contains("limits.frame_max"), "{e}");
+        let e = Config::parse("[limits]\nheartbeat = \"often\"\n").unwrap_err();
+        assert!(e.0.contains("heartbeat") || e.0.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let text = include_str!("../../../config/warren.toml");
+        Config::parse(text).unwrap();
+    }
+}

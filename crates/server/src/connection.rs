@@ -1,0 +1,315 @@
+//! One client connection: reads frames into the protocol state machine,
+//! carries out its events with the broker session, and hands what is to be
+//! sent to a writer task. Queue deliveries arrive through a bounded inbox.
+
+use bytes::{Bytes, BytesMut};
+use std::io::IoSlice;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+use warren_broker::{ConnEvent, DeliveryPort, Outbox, Session};
+use warren_codec::{Method, ReplyCode};
+use warren_protocol::{Connection, Event};
+
+use crate::server::Shared;
+
+/// Bytes a connection may have waiting for its socket; past it, the
+/// connection stops reading and taking deliveries until the writer catches up.
+const OUTBOUND_LIMIT: usize = 4 * 1024 * 1024;
+/// Deliveries a connection's inbox holds; a queue skips a consumer whose
+/// connection's inbox is full.
+const INBOX_CAPACITY: usize = 256;
+/// Queue events taken per turn, so input keeps being read.
+const EVENTS_PER_TURN: usize = 128;
+const READ_CHUNK: usize = 64 * 1024;
+/// How long a closed connection keeps draining input, so that the close
+/// frame is not lost to a TCP reset.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// Writes the state machine's output into the connection.
+struct ConnOutbox<'a> {
+    conn: &'a mut Connection,
+    now: std::time::Instant,
+}
+
+impl Outbox for ConnOutbox<'_> {
+    fn send_method(&mut self, channel: u16, method: Method) {
+        self.conn.send_method(channel, method, self.now);
+    }
+
+    fn send_content(&mut self, channel: u16, method: Method, header: &Bytes, body: &Bytes) {
+        self.conn
+            .send_content(channel, &method, header, body, self.now);
+    }
+}
+
+pub async fn serve<S>(
+    stream: S,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut reader, writer) = tokio::io::split(stream);
+    let permits = Arc::new(Semaphore::new(OUTBOUND_LIMIT));
+    let (write_tx, write_rx) = mpsc::unbounded_channel::<(Vec<Bytes>, u32)>();
+    let writer_task = tokio::spawn(write_loop(writer, write_rx, permits.clone()));
+
+    let mut config = shared.connection_config.clone();
+    config.peer_is_loopback = peer.ip().is_loopback();
+    let now = std::time::Instant::now();
+    let mut conn = Connection::new(config, shared.users.clone(), now);
+    let (port, mut inbox) = DeliveryPort::new(INBOX_CAPACITY);
+    let mut session: Option<Session> = None;
+    let mut input = BytesMut::with_capacity(READ_CHUNK);
+    let mut peer_closed = false;
+    let mut user = String::new();
+    let mut vhost_name = String::new();
+
+    debug!(%peer, "connection accepted");
+    loop {
+        let now = std::time::Instant::now();
+        while let Some(event) = conn.next_event(&mut input, now) {
+            handle_event(
+                event,
+                &mut conn,
+                &mut session,
+                &shared,
+                &port,
+                peer,
+                &mut user,
+                &mut vhost_name,
+            )
+            .await;
+        }
+        if let Some(session) = &mut session {
+            session.flush_confirms(&mut ConnOutbox {
+                conn: &mut conn,
+                now,
+            });
+        }
+        if !flush(&mut conn, &write_tx, &permits).await || conn.is_closed() || peer_closed {
+            break;
+        }
+        let deadline = conn.next_timeout().map(Instant::from_std);
+        if input.capacity() - input.len() < READ_CHUNK / 4 {
+            input.reserve(READ_CHUNK);
+        }
+        tokio::select! {
+            read = reader.read_buf(&mut input) => match read {
+                Ok(0) | Err(_) => {
+                    if conn.is_open() {
+                        info!(%peer, user, "client closed the TCP connection without connection.close");
+                    }
+                    peer_closed = true;
+                }
+                Ok(_) => conn.received_bytes(std::time::Instant::now()),
+            },
+            Some(event) = inbox.recv(), if conn.is_open() => {
+                let now = std::time::Instant::now();
+                if let Some(session) = &mut session {
+                    let mut out = ConnOutbox { conn: &mut conn, now };
+                    session.queue_event(event, &mut out).await;
+                    for _ in 1..EVENTS_PER_TURN {
+                        match inbox.try_recv() {
+                            Ok(event) => session.queue_event(event, &mut out).await,
+                            Err(_) => break,
+                        }
+                    }
+                    session.events_drained();
+                }
+            },
+            _ = sleep_until(deadline) => conn.handle_timeout(std::time::Instant::now()),
+            _ = shutdown.changed() => {
+                conn.close(ReplyCode::ConnectionForced, "broker forced connection closure with reason 'shutdown'", std::time::Instant::now());
+            }
+        }
+    }
+
+    // The session goes first: exclusive queues and unacknowledged messages
+    // must not wait for the socket.
+    if let Some(session) = &mut session {
+        session.connection_closed().await;
+    }
+    inbox.close();
+    while let Ok(ConnEvent::Deliver(d)) = inbox.try_recv() {
+        if !d.no_ack {
+            d.queue.reject(smallvec_one(d.id), true).await;
+        }
+    }
+    drop(write_tx);
+    let _ = writer_task.await;
+    if !peer_closed {
+        let mut sink = [0u8; 4096];
+        let _ = tokio::time::timeout(LINGER, async {
+            while matches!(reader.read(&mut sink).await, Ok(n) if n > 0) {}
+        })
+        .await;
+    }
+    if session.is_some() {
+        info!(%peer, user, vhost = vhost_name, "connection closed");
+    } else {
+        debug!(%peer, "connection closed before it opened");
+    }
+}
+
+fn smallvec_one(id: u64) -> smallvec::SmallVec<[u64; 4]> {
+    smallvec::smallvec![id]
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn handle_event(
+    event: Event,
+    conn: &mut Connection,
+    session: &mut Option<Session>,
+    shared: &Shared,
+    port: &Arc<DeliveryPort>,
+    peer: SocketAddr,
+    user: &mut String,
+    vhost_name: &mut String,
+) {
+    let now = std::time::Instant::now();
+    match event {
+        Event::Opened { user: u, vhost } => {
+            let Some(vh) = shared.broker.vhost(&vhost) else {
+                // Checked by the authenticator; only a vhost removed since could be missing.
+                conn.close(
+                    ReplyCode::NotAllowed,
+                    format!("vhost {vhost} not found"),
+                    now,
+                );
+                return;
+            };
+            info!(%peer, user = u, vhost, "connection opened");
+            let id = shared.broker.next_connection_id();
+            *session = Some(Session::new(vh, id, conn.capabilities(), port.clone()));
+            *user = u;
+            *vhost_name = vhost;
+        }
+        Event::ChannelOpened(channel) => {
+            if let Some(session) = session {
+                session.channel_opened(channel);
+            }
+        }
+        Event::Method { channel, method } => {
+            let Some(session) = session else { return };
+            let result = session
+                .handle_method(channel, method, &mut ConnOutbox { conn, now })
+                .await;
+            if let Err(error) = result {
+                conn.channel_error(channel, error, now);
+            }
+        }
+        Event::Publish(publish) => {
+            let Some(session) = session else { return };
+            let channel = publish.channel;
+            let result = session
+                .publish(publish, &mut ConnOutbox { conn, now })
+                .await;
+            if let Err(error) = result {
+                conn.channel_error(channel, error, now);
+            }
+        }
+        Event::ChannelClosed { channel, error } => {
+            if let Some(error) = error {
+                warn!(%peer, user, channel, code = error.code.code(), "channel error: {}", error.reply_text());
+            }
+            if let Some(session) = session {
+                session.channel_closed(channel).await;
+            }
+        }
+        Event::ConnectionClosing { error } => {
+            if let Some(error) = error {
+                warn!(%peer, user, code = error.code.code(), "connection error: {}", error.reply_text());
+            }
+        }
+    }
+}
+
+/// Hands the output to the writer, waiting while too much is unwritten.
+/// False if the writer is gone.
+async fn flush(
+    conn: &mut Connection,
+    write_tx: &mpsc::UnboundedSender<(Vec<Bytes>, u32)>,
+    permits: &Arc<Semaphore>,
+) -> bool {
+    let output = conn.output();
+    if output.is_empty() {
+        return true;
+    }
+    let len = output.len().min(OUTBOUND_LIMIT) as u32;
+    let chunks: Vec<Bytes> = output.drain().collect();
+    match permits.acquire_many(len).await {
+        Ok(permit) => permit.forget(),
+        Err(_) => return false,
+    }
+    write_tx.send((chunks, len)).is_ok()
+}
+
+/// Writes batches as they come, several at once when they queue up, and
+/// gives the outbound budget back as they leave.
+async fn write_loop<W: AsyncWrite>(
+    writer: W,
+    mut rx: mpsc::UnboundedReceiver<(Vec<Bytes>, u32)>,
+    permits: Arc<Semaphore>,
+) {
+    tokio::pin!(writer);
+    let mut chunks: Vec<Bytes> = Vec::new();
+    while let Some((batch, cost)) = rx.recv().await {
+        chunks.extend(batch);
+        let mut released = cost;
+        while let Ok((batch, cost)) = rx.try_recv() {
+            chunks.extend(batch);
+            released += cost;
+        }
+        if write_all(&mut writer, &mut chunks).await.is_err() {
+            permits.close();
+            return;
+        }
+        permits.add_permits(released as usize);
+    }
+    let _ = writer.shutdown().await;
+}
+
+async fn write_all<W: AsyncWrite>(
+    writer: &mut std::pin::Pin<&mut W>,
+    chunks: &mut Vec<Bytes>,
+) -> std::io::Result<()> {
+    let mut first = 0;
+    while first < chunks.len() {
+        let slices: Vec<IoSlice> = chunks[first..]
+            .iter()
+            .take(64)
+            .map(|c| IoSlice::new(c))
+            .collect();
+        let mut written = writer.write_vectored(&slices).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while written > 0 {
+            let chunk = &mut chunks[first];
+            if written >= chunk.len() {
+                written -= chunk.len();
+                first += 1;
+            } else {
+                let _ = chunk.split_to(written);
+                written = 0;
+            }
+        }
+    }
+    writer.flush().await?;
+    chunks.clear();
+    Ok(())
+}

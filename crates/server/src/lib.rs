@@ -1,0 +1,11 @@
+//! The Warren server: configuration, listeners (TCP and TLS), and the
+//! connection tasks that join the protocol state machine to the broker.
+
+pub mod config;
+mod connection;
+mod server;
+mod tls;
+pub mod users;
+
+pub use config::Config;
+pub use server::Server;

@@ -1,0 +1,110 @@
+//! `warren`: start the broker, or hash a password for the config file.
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+use warren::{Config, Server};
+
+/// Warren, an AMQP 0-9-1 message broker for stock RabbitMQ clients.
+///
+/// Without a config file it listens on 127.0.0.1:5672 with vhost `/` and
+/// user guest/guest (allowed from loopback only), as RabbitMQ does.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// TOML configuration file (see config/warren.toml for every key).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Plain AMQP listener; repeatable. Replaces the config's `listeners.tcp`.
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Vec<SocketAddr>,
+    /// Where messages and definitions are kept. Overrides `data_dir`.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the RabbitMQ-format hash of a password, for `users.password_hash`.
+    HashPassword { password: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::HashPassword { password }) = &cli.command {
+        println!("{}", warren::users::hash_password(password));
+        return ExitCode::SUCCESS;
+    }
+    let mut config = match &cli.config {
+        Some(path) => match Config::load(path) {
+            Ok(config) => config,
+            Err(e) => {
+                eprintln!("warren: config error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => Config::default(),
+    };
+    if !cli.listen.is_empty() {
+        config.listeners.tcp = cli.listen.clone();
+    }
+    if let Some(dir) = &cli.data_dir {
+        config.data_dir = dir.clone();
+    }
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("warren: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(config))
+}
+
+async fn run(config: Config) -> ExitCode {
+    if let Err(e) = std::fs::create_dir_all(&config.data_dir) {
+        eprintln!("warren: data directory {}: {e}", config.data_dir.display());
+        return ExitCode::FAILURE;
+    }
+    let server = match Server::start(&config).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("warren: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "warren started");
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

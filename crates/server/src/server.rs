@@ -1,0 +1,238 @@
+//! Listeners: accept loops for plain TCP and TLS, one task per connection,
+//! and a graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tracing::{info, warn};
+use warren_broker::Broker;
+use warren_codec::{FieldTable, FieldValue, LongString};
+use warren_protocol::ConnectionConfig;
+
+use crate::config::Config;
+use crate::users::Users;
+
+/// What every connection task needs.
+pub struct Shared {
+    pub broker: Arc<Broker>,
+    pub users: Arc<Users>,
+    pub connection_config: ConnectionConfig,
+}
+
+/// A running server.
+pub struct Server {
+    pub tcp_addrs: Vec<SocketAddr>,
+    pub tls_addrs: Vec<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    /// Closed when every task holding a clone has ended.
+    alive: mpsc::Receiver<()>,
+    alive_tx: Option<mpsc::Sender<()>>,
+}
+
+/// The capabilities RabbitMQ announces, in its order; all implemented.
+const CAPABILITIES: [&str; 7] = [
+    "publisher_confirms",
+    "exchange_exchange_bindings",
+    "basic.nack",
+    "consumer_cancel_notify",
+    "connection.blocked",
+    "authentication_failure_close",
+    "per_consumer_qos",
+];
+
+fn server_properties() -> FieldTable {
+    let capabilities: FieldTable = CAPABILITIES
+        .iter()
+        .map(|name| {
+            (
+                warren_codec::ShortString::from_static(name),
+                FieldValue::Bool(true),
+            )
+        })
+        .collect();
+    let text = |s: &str| FieldValue::LongString(LongString::from(s));
+    FieldTable::new()
+        .with("capabilities", FieldValue::Table(capabilities))
+        .with("cluster_name", text("warren"))
+        .with("copyright", text("Copyright (c) the Warren authors"))
+        .with("information", text("Licensed under the Apache License 2.0. Website: https://github.com/warren-mq/warren"))
+        .with("platform", text(&format!("Rust/{}", std::env::consts::OS)))
+        .with("product", text("Warren"))
+        .with("version", text(env!("CARGO_PKG_VERSION")))
+}
+
+impl Server {
+    /// Binds every listener and starts accepting.
+    pub async fn start(config: &Config) -> Result<Server, String> {
+        let broker = Broker::new();
+        for vhost in &config.vhosts {
+            broker.add_vhost(vhost);
+        }
+        let limits = &config.limits;
+        let shared = Arc::new(Shared {
+            broker,
+            users: Arc::new(Users::from_config(config)),
+            connection_config: ConnectionConfig {
+                channel_max: limits.channel_max,
+                frame_max: limits.frame_max,
+                heartbeat: limits.heartbeat,
+                max_message_size: limits.max_message_size,
+                server_properties: server_properties(),
+                ..ConnectionConfig::default()
+            },
+        });
+        let tls = match &config.tls {
+            Some(tls) if !config.listeners.tls.is_empty() => {
+                Some((crate::tls::acceptor(tls)?, tls.handshake_timeout))
+            }
+            _ => None,
+        };
+        let max_connections = match limits.max_connections {
+            0 => None,
+            n => Some(Arc::new(Semaphore::new(n))),
+        };
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (alive_tx, alive) = mpsc::channel(1);
+        let mut server = Server {
+            tcp_addrs: Vec::new(),
+            tls_addrs: Vec::new(),
+            shutdown,
+            alive,
+            alive_tx: Some(alive_tx),
+        };
+        let listeners = config
+            .listeners
+            .tcp
+            .iter()
+            .map(|a| (a, None))
+            .chain(config.listeners.tls.iter().map(|a| (a, tls.clone())));
+        for (addr, tls) in listeners {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("listening on {addr}: {e}"))?;
+            let local = listener.local_addr().map_err(|e| e.to_string())?;
+            if tls.is_some() {
+                server.tls_addrs.push(local);
+            } else {
+                server.tcp_addrs.push(local);
+            }
+            info!(addr = %local, tls = tls.is_some(), "listening");
+            let accept = AcceptLoop {
+                listener,
+                shared: shared.clone(),
+                tls,
+                max_connections: max_connections.clone(),
+                shutdown: shutdown_rx.clone(),
+                alive: server.alive_tx.clone().expect("set"),
+            };
+            tokio::spawn(accept.run());
+        }
+        Ok(server)
+    }
+
+    /// Stops accepting, closes every connection with 320 CONNECTION_FORCED
+    /// and waits (a bounded time) for them to finish.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        self.alive_tx = None;
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.alive.recv()).await;
+    }
+}
+
+struct AcceptLoop {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<(tokio_rustls::TlsAcceptor, u64)>,
+    max_connections: Option<Arc<Semaphore>>,
+    shutdown: watch::Receiver<bool>,
+    alive: mpsc::Sender<()>,
+}
+
+impl AcceptLoop {
+    async fn run(mut self) {
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            let accepted = tokio::select! {
+                accepted = self.listener.accept() => accepted,
+                _ = self.shutdown.changed() => return,
+            };
+            let (stream, peer) = match accepted {
+                Ok(accepted) => {
+                    backoff = Duration::from_millis(10);
+                    accepted
+                }
+                Err(e) => {
+                    // Out of file descriptors, say: wait rather than spin.
+                    warn!("accept failed: {e}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            let permit = match &self.max_connections {
+                Some(limit) => match limit.clone().try_acquire_owned() {
+                    Ok(permit) => Some(permit),
+                    Err(_) => {
+                        warn!(%peer, "connection refused: connection limit reached");
+                        continue;
+                    }
+                },
+                None => None,
+            };
+            let _ = stream.set_nodelay(true);
+            let task = ConnectionTask {
+                stream,
+                peer,
+                shared: self.shared.clone(),
+                tls: self.tls.clone(),
+                shutdown: self.shutdown.clone(),
+                alive: self.alive.clone(),
+            };
+            tokio::spawn(async move {
+                task.run().await;
+                drop(permit);
+            });
+        }
+    }
+}
+
+struct ConnectionTask {
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    tls: Option<(tokio_rustls::TlsAcceptor, u64)>,
+    shutdown: watch::Receiver<bool>,
+    alive: mpsc::Sender<()>,
+}
+
+impl ConnectionTask {
+    /// The TLS handshake happens here, in the connection's own task and
+    /// under a timeout, never in the accept loop.
+    async fn run(self) {
+        let ConnectionTask {
+            stream,
+            peer,
+            shared,
+            tls,
+            shutdown,
+            alive,
+        } = self;
+        match tls {
+            None => crate::connection::serve(stream, peer, shared, shutdown).await,
+            Some((acceptor, timeout)) => {
+                match tokio::time::timeout(Duration::from_secs(timeout), acceptor.accept(stream))
+                    .await
+                {
+                    Ok(Ok(stream)) => {
+                        crate::connection::serve(stream, peer, shared, shutdown).await
+                    }
+                    Ok(Err(e)) => warn!(%peer, "TLS handshake failed: {e}"),
+                    Err(_) => warn!(%peer, "TLS handshake timed out"),
+                }
+            }
+        }
+        drop(alive);
+    }
+}
