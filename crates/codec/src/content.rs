@@ -18,6 +18,7 @@ pub struct ContentHeader {
 }
 
 impl ContentHeader {
+    #[inline]
     pub fn decode(payload: &Bytes) -> Result<Self, CodecError> {
         let header = |i| -> PResult<'_, (u16, u16, u64)> {
             let (i, class_id) = p::short(i)?;

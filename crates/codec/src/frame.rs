@@ -76,6 +76,7 @@ impl FrameDecoder {
 
     /// The next whole frame, `Ok(None)` if it has not all arrived (the partial
     /// frame stays in `buf`), or an error the connection must close with.
+    #[inline]
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, CodecError> {
         match self.decode_raw(buf)? {
             Some(raw) => raw.parse().map(Some),
@@ -88,6 +89,7 @@ impl FrameDecoder {
     /// The size is checked from the 7-byte header before the rest is waited
     /// for. Like RabbitMQ, a payload may be as large as frame_max itself, 8
     /// bytes over the negotiated limit, because some clients count that way.
+    #[inline]
     pub fn decode_raw(&mut self, buf: &mut BytesMut) -> Result<Option<RawFrame>, CodecError> {
         let Some(header) = buf.get(..FRAME_HEADER_SIZE) else {
             return Ok(None);
@@ -140,6 +142,7 @@ pub struct RawFrame {
 }
 
 impl RawFrame {
+    #[inline]
     pub fn parse(self) -> Result<Frame, CodecError> {
         let RawFrame {
             kind,

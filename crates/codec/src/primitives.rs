@@ -2,10 +2,9 @@
 //! `Bytes` as `base` so that strings and tables become slices of it.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use nom::bytes::complete::take;
 use nom::error::{Error, ErrorKind};
 use nom::number::complete::{be_u16, be_u32, be_u64, be_u8};
-use nom::{IResult, Parser};
+use nom::IResult;
 
 use crate::error::CodecError;
 use crate::table::{self, FieldTable};
@@ -33,17 +32,30 @@ pub(crate) fn longlong(i: &[u8]) -> PResult<'_, u64> {
     be_u64(i)
 }
 
-/// The raw octets of a short string (length octet, then data).
-pub(crate) fn short_raw(i: &[u8]) -> PResult<'_, &[u8]> {
-    let (i, len) = be_u8(i)?;
-    take(len).parse(i)
+/// `len` octets, checked against what is there (nothing is allocated from
+/// a claimed length). Written out rather than with nom's `take`, whose
+/// closure did not inline on the per-frame path.
+#[inline]
+fn octets(i: &[u8], len: usize) -> PResult<'_, &[u8]> {
+    if i.len() < len {
+        return Err(nom::Err::Error(Error::new(i, ErrorKind::Eof)));
+    }
+    let (data, rest) = i.split_at(len);
+    Ok((rest, data))
 }
 
-/// The raw octets of a long string (32-bit length, then data). `take` checks
-/// the claimed length against what is there before anything is allocated.
+/// The raw octets of a short string (length octet, then data).
+#[inline]
+pub(crate) fn short_raw(i: &[u8]) -> PResult<'_, &[u8]> {
+    let (i, len) = be_u8(i)?;
+    octets(i, len.into())
+}
+
+/// The raw octets of a long string (32-bit length, then data).
+#[inline]
 pub(crate) fn long_raw(i: &[u8]) -> PResult<'_, &[u8]> {
     let (i, len) = be_u32(i)?;
-    take(len).parse(i)
+    octets(i, len as usize)
 }
 
 pub(crate) fn short_string<'a>(base: &Bytes, i: &'a [u8]) -> PResult<'a, ShortString> {
