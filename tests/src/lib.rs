@@ -1,0 +1,178 @@
+//! The harness of Warren's integration tests: a server on an ephemeral
+//! port, lapin connections to it, and a raw AMQP socket for malformed input.
+
+use bytes::BytesMut;
+use lapin::{Channel, Connection, ConnectionProperties};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use warren::{Config, Server};
+use warren_codec::*;
+
+/// A Warren server for one test.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    server: Option<Server>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(configure: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = Config::default();
+        config.listeners.tcp = vec!["127.0.0.1:0".parse().unwrap()];
+        configure(&mut config);
+        let server = Server::start(&config).await.expect("server starts");
+        TestServer { addr: server.tcp_addrs[0], server: Some(server) }
+    }
+
+    pub fn uri(&self) -> String {
+        format!("amqp://guest:guest@{}/%2f", self.addr)
+    }
+
+    pub async fn connect(&self) -> Connection {
+        connect(&self.uri()).await.expect("connects")
+    }
+
+    /// A connection and a channel on it.
+    pub async fn channel(&self) -> (Connection, Channel) {
+        let conn = self.connect().await;
+        let channel = conn.create_channel().await.expect("channel opens");
+        (conn, channel)
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+    }
+}
+
+pub async fn connect(uri: &str) -> lapin::Result<Connection> {
+    let properties = ConnectionProperties::default()
+        .with_executor(tokio_executor_trait::Tokio::current())
+        .with_reactor(tokio_reactor_trait::Tokio);
+    Connection::connect(uri, properties).await
+}
+
+/// The reply code of a lapin error that closed a channel or connection.
+pub fn reply_code(error: &lapin::Error) -> u16 {
+    match error {
+        lapin::Error::ProtocolError(e) => e.get_id(),
+        other => panic!("not a protocol error: {other:?}"),
+    }
+}
+
+/// The reply text of a lapin error.
+pub fn reply_text(error: &lapin::Error) -> String {
+    match error {
+        lapin::Error::ProtocolError(e) => e.get_message().to_string(),
+        other => panic!("not a protocol error: {other:?}"),
+    }
+}
+
+/// A hand-driven AMQP client for what stock clients cannot send.
+pub struct RawClient {
+    pub stream: TcpStream,
+    buf: BytesMut,
+    decoder: FrameDecoder,
+}
+
+impl RawClient {
+    pub async fn connect(addr: SocketAddr) -> RawClient {
+        RawClient {
+            stream: TcpStream::connect(addr).await.unwrap(),
+            buf: BytesMut::new(),
+            decoder: FrameDecoder::new(0),
+        }
+    }
+
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    pub async fn send(&mut self, channel: u16, method: impl Into<Method>) {
+        let mut buf = BytesMut::new();
+        encode_method_frame(channel, &method.into(), &mut buf);
+        self.send_bytes(&buf).await;
+    }
+
+    /// The next frame, `None` when the server closed the socket.
+    pub async fn frame(&mut self) -> Option<Frame> {
+        loop {
+            if let Some(frame) = self.decoder.decode(&mut self.buf).unwrap() {
+                return Some(frame);
+            }
+            let read = tokio::time::timeout(Duration::from_secs(5), self.stream.read_buf(&mut self.buf))
+                .await
+                .expect("server answers within 5 s");
+            if read.unwrap_or(0) == 0 {
+                return None;
+            }
+        }
+    }
+
+    /// The next method frame, skipping heartbeats.
+    pub async fn method(&mut self) -> Option<(u16, Method)> {
+        loop {
+            match self.frame().await? {
+                Frame::Method { channel, method } => return Some((channel, method)),
+                Frame::Heartbeat => continue,
+                other => panic!("expected a method frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// Everything the server sends until it closes the socket.
+    pub async fn read_to_end(&mut self) -> Vec<u8> {
+        let mut out = self.buf.split().to_vec();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.stream.read_to_end(&mut out)).await;
+        out
+    }
+
+    /// Handshake as guest with the given heartbeat; channel 1 opened if asked.
+    pub async fn open(addr: SocketAddr, heartbeat: u16, open_channel: bool) -> RawClient {
+        let mut c = RawClient::connect(addr).await;
+        c.send_bytes(&PROTOCOL_HEADER).await;
+        let Some((0, Method::ConnectionStart(_))) = c.method().await else { panic!("no start") };
+        let caps = FieldTable::new()
+            .with("authentication_failure_close", FieldValue::Bool(true))
+            .with("consumer_cancel_notify", FieldValue::Bool(true));
+        c.send(
+            0,
+            ConnectionStartOk {
+                client_properties: FieldTable::new().with("capabilities", FieldValue::Table(caps)),
+                mechanism: ShortString::from_static("PLAIN"),
+                response: LongString::from("\0guest\0guest"),
+                locale: ShortString::from_static("en_US"),
+            },
+        )
+        .await;
+        let Some((0, Method::ConnectionTune(tune))) = c.method().await else { panic!("no tune") };
+        c.send(0, ConnectionTuneOk { channel_max: tune.channel_max, frame_max: tune.frame_max, heartbeat }).await;
+        c.decoder.set_frame_max(tune.frame_max);
+        c.send(0, ConnectionOpen { virtual_host: ShortString::from_static("/"), ..Default::default() }).await;
+        let Some((0, Method::ConnectionOpenOk(_))) = c.method().await else { panic!("no open-ok") };
+        if open_channel {
+            c.send(1, ChannelOpen::default()).await;
+            let Some((1, Method::ChannelOpenOk(_))) = c.method().await else { panic!("no channel open-ok") };
+        }
+        c
+    }
+
+    /// The connection.close the server sent: code and text.
+    pub async fn expect_connection_close(&mut self) -> (u16, String) {
+        loop {
+            match self.method().await {
+                Some((0, Method::ConnectionClose(close))) => {
+                    return (close.reply_code, close.reply_text.to_string());
+                }
+                Some(_) => continue,
+                None => panic!("socket closed without connection.close"),
+            }
+        }
+    }
+}
