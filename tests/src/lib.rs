@@ -26,7 +26,10 @@ impl TestServer {
         config.listeners.tcp = vec!["127.0.0.1:0".parse().unwrap()];
         configure(&mut config);
         let server = Server::start(&config).await.expect("server starts");
-        TestServer { addr: server.tcp_addrs[0], server: Some(server) }
+        TestServer {
+            addr: server.tcp_addrs[0],
+            server: Some(server),
+        }
     }
 
     pub fn uri(&self) -> String {
@@ -106,9 +109,10 @@ impl RawClient {
             if let Some(frame) = self.decoder.decode(&mut self.buf).unwrap() {
                 return Some(frame);
             }
-            let read = tokio::time::timeout(Duration::from_secs(5), self.stream.read_buf(&mut self.buf))
-                .await
-                .expect("server answers within 5 s");
+            let read =
+                tokio::time::timeout(Duration::from_secs(5), self.stream.read_buf(&mut self.buf))
+                    .await
+                    .expect("server answers within 5 s");
             if read.unwrap_or(0) == 0 {
                 return None;
             }
@@ -129,7 +133,8 @@ impl RawClient {
     /// Everything the server sends until it closes the socket.
     pub async fn read_to_end(&mut self) -> Vec<u8> {
         let mut out = self.buf.split().to_vec();
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.stream.read_to_end(&mut out)).await;
+        let _ =
+            tokio::time::timeout(Duration::from_secs(5), self.stream.read_to_end(&mut out)).await;
         out
     }
 
@@ -137,7 +142,9 @@ impl RawClient {
     pub async fn open(addr: SocketAddr, heartbeat: u16, open_channel: bool) -> RawClient {
         let mut c = RawClient::connect(addr).await;
         c.send_bytes(&PROTOCOL_HEADER).await;
-        let Some((0, Method::ConnectionStart(_))) = c.method().await else { panic!("no start") };
+        let Some((0, Method::ConnectionStart(_))) = c.method().await else {
+            panic!("no start")
+        };
         let caps = FieldTable::new()
             .with("authentication_failure_close", FieldValue::Bool(true))
             .with("consumer_cancel_notify", FieldValue::Bool(true));
@@ -151,14 +158,35 @@ impl RawClient {
             },
         )
         .await;
-        let Some((0, Method::ConnectionTune(tune))) = c.method().await else { panic!("no tune") };
-        c.send(0, ConnectionTuneOk { channel_max: tune.channel_max, frame_max: tune.frame_max, heartbeat }).await;
+        let Some((0, Method::ConnectionTune(tune))) = c.method().await else {
+            panic!("no tune")
+        };
+        c.send(
+            0,
+            ConnectionTuneOk {
+                channel_max: tune.channel_max,
+                frame_max: tune.frame_max,
+                heartbeat,
+            },
+        )
+        .await;
         c.decoder.set_frame_max(tune.frame_max);
-        c.send(0, ConnectionOpen { virtual_host: ShortString::from_static("/"), ..Default::default() }).await;
-        let Some((0, Method::ConnectionOpenOk(_))) = c.method().await else { panic!("no open-ok") };
+        c.send(
+            0,
+            ConnectionOpen {
+                virtual_host: ShortString::from_static("/"),
+                ..Default::default()
+            },
+        )
+        .await;
+        let Some((0, Method::ConnectionOpenOk(_))) = c.method().await else {
+            panic!("no open-ok")
+        };
         if open_channel {
             c.send(1, ChannelOpen::default()).await;
-            let Some((1, Method::ChannelOpenOk(_))) = c.method().await else { panic!("no channel open-ok") };
+            let Some((1, Method::ChannelOpenOk(_))) = c.method().await else {
+                panic!("no channel open-ok")
+            };
         }
         c
     }

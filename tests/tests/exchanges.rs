@@ -8,19 +8,38 @@ use warren_tests::{reply_code, reply_text, TestServer};
 
 async fn queue(channel: &Channel) -> String {
     let q = channel
-        .queue_declare("", QueueDeclareOptions { exclusive: true, ..Default::default() }, FieldTable::default())
+        .queue_declare(
+            "",
+            QueueDeclareOptions {
+                exclusive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
         .await
         .unwrap();
     q.name().to_string()
 }
 
-async fn publish(channel: &Channel, exchange: &str, key: &str, body: &[u8], headers: Option<FieldTable>) {
+async fn publish(
+    channel: &Channel,
+    exchange: &str,
+    key: &str,
+    body: &[u8],
+    headers: Option<FieldTable>,
+) {
     let properties = match headers {
         Some(h) => BasicProperties::default().with_headers(h),
         None => BasicProperties::default(),
     };
     channel
-        .basic_publish(exchange, key, BasicPublishOptions::default(), body, properties)
+        .basic_publish(
+            exchange,
+            key,
+            BasicPublishOptions::default(),
+            body,
+            properties,
+        )
         .await
         .unwrap()
         .await
@@ -30,21 +49,30 @@ async fn publish(channel: &Channel, exchange: &str, key: &str, body: &[u8], head
 /// Bodies waiting in `queue`, in order, taken with basic.get.
 async fn drain(channel: &Channel, queue: &str) -> Vec<String> {
     let mut bodies = Vec::new();
-    while let Some(m) = channel.basic_get(queue, BasicGetOptions { no_ack: true }).await.unwrap() {
+    while let Some(m) = channel
+        .basic_get(queue, BasicGetOptions { no_ack: true })
+        .await
+        .unwrap()
+    {
         bodies.push(String::from_utf8(m.delivery.data.clone()).unwrap());
     }
     bodies
 }
 
 async fn bind(channel: &Channel, queue: &str, exchange: &str, key: &str, args: FieldTable) {
-    channel.queue_bind(queue, exchange, key, QueueBindOptions::default(), args).await.unwrap();
+    channel
+        .queue_bind(queue, exchange, key, QueueBindOptions::default(), args)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn direct_fanout_and_default_exchanges_route() {
     let server = TestServer::start().await;
     let (_c, ch) = server.channel().await;
-    ch.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
     let a = queue(&ch).await;
     let b = queue(&ch).await;
     bind(&ch, &a, "amq.direct", "red", FieldTable::default()).await;
@@ -64,24 +92,47 @@ async fn direct_fanout_and_default_exchanges_route() {
 async fn topic_exchange_matches_star_and_hash_once_per_queue() {
     let server = TestServer::start().await;
     let (_c, ch) = server.channel().await;
-    ch.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
     let q = queue(&ch).await;
     let other = queue(&ch).await;
-    bind(&ch, &q, "amq.topic", "orders.*.created", FieldTable::default()).await;
+    bind(
+        &ch,
+        &q,
+        "amq.topic",
+        "orders.*.created",
+        FieldTable::default(),
+    )
+    .await;
     bind(&ch, &q, "amq.topic", "orders.#", FieldTable::default()).await;
     bind(&ch, &other, "amq.topic", "*.eu.#", FieldTable::default()).await;
-    for key in ["orders.eu.created", "orders", "payments.eu", "orders.us.shipped.late", "x.y"] {
+    for key in [
+        "orders.eu.created",
+        "orders",
+        "payments.eu",
+        "orders.us.shipped.late",
+        "x.y",
+    ] {
         publish(&ch, "amq.topic", key, key.as_bytes(), None).await;
     }
-    assert_eq!(drain(&ch, &q).await, ["orders.eu.created", "orders", "orders.us.shipped.late"]);
-    assert_eq!(drain(&ch, &other).await, ["orders.eu.created", "payments.eu"]);
+    assert_eq!(
+        drain(&ch, &q).await,
+        ["orders.eu.created", "orders", "orders.us.shipped.late"]
+    );
+    assert_eq!(
+        drain(&ch, &other).await,
+        ["orders.eu.created", "payments.eu"]
+    );
 }
 
 #[tokio::test]
 async fn headers_exchange_matches_all_and_any() {
     let server = TestServer::start().await;
     let (_c, ch) = server.channel().await;
-    ch.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
     let all = queue(&ch).await;
     let any = queue(&ch).await;
     let mut args = FieldTable::default();
@@ -110,19 +161,53 @@ async fn headers_exchange_matches_all_and_any() {
 async fn exchange_to_exchange_bindings_route_and_loops_are_cut() {
     let server = TestServer::start().await;
     let (_c, ch) = server.channel().await;
-    ch.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
     for name in ["e1", "e2"] {
-        ch.exchange_declare(name, ExchangeKind::Fanout, ExchangeDeclareOptions { auto_delete: false, ..Default::default() }, FieldTable::default())
-            .await
-            .unwrap();
+        ch.exchange_declare(
+            name,
+            ExchangeKind::Fanout,
+            ExchangeDeclareOptions {
+                auto_delete: false,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
     }
-    ch.exchange_bind("e2", "e1", "", ExchangeBindOptions::default(), FieldTable::default()).await.unwrap();
-    ch.exchange_bind("e1", "e2", "", ExchangeBindOptions::default(), FieldTable::default()).await.unwrap();
+    ch.exchange_bind(
+        "e2",
+        "e1",
+        "",
+        ExchangeBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    ch.exchange_bind(
+        "e1",
+        "e2",
+        "",
+        ExchangeBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
     let q = queue(&ch).await;
     bind(&ch, &q, "e2", "", FieldTable::default()).await;
     publish(&ch, "e1", "", b"through e2", None).await;
     assert_eq!(drain(&ch, &q).await, ["through e2"]);
-    ch.exchange_unbind("e2", "e1", "", ExchangeUnbindOptions::default(), FieldTable::default()).await.unwrap();
+    ch.exchange_unbind(
+        "e2",
+        "e1",
+        "",
+        ExchangeUnbindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
     publish(&ch, "e1", "", b"lost", None).await;
     assert!(drain(&ch, &q).await.is_empty());
 }
@@ -132,20 +217,53 @@ async fn passive_declare_of_a_missing_exchange_is_404() {
     let server = TestServer::start().await;
     let (_c, ch) = server.channel().await;
     let e = ch
-        .exchange_declare("missing", ExchangeKind::Direct, ExchangeDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
+        .exchange_declare(
+            "missing",
+            ExchangeKind::Direct,
+            ExchangeDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
         .await
         .unwrap_err();
     assert_eq!(reply_code(&e), 404);
-    assert_eq!(reply_text(&e), "NOT_FOUND - no exchange 'missing' in vhost '/'");
+    assert_eq!(
+        reply_text(&e),
+        "NOT_FOUND - no exchange 'missing' in vhost '/'"
+    );
 }
 
 #[tokio::test]
 async fn redeclaring_with_another_type_is_406() {
     let server = TestServer::start().await;
     let (c, ch) = server.channel().await;
-    ch.exchange_declare("x", ExchangeKind::Direct, ExchangeDeclareOptions::default(), FieldTable::default()).await.unwrap();
-    ch.exchange_declare("x", ExchangeKind::Direct, ExchangeDeclareOptions::default(), FieldTable::default()).await.unwrap();
-    let e = ch.exchange_declare("x", ExchangeKind::Fanout, ExchangeDeclareOptions::default(), FieldTable::default()).await.unwrap_err();
+    ch.exchange_declare(
+        "x",
+        ExchangeKind::Direct,
+        ExchangeDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    ch.exchange_declare(
+        "x",
+        ExchangeKind::Direct,
+        ExchangeDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    let e = ch
+        .exchange_declare(
+            "x",
+            ExchangeKind::Fanout,
+            ExchangeDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(reply_code(&e), 406);
     assert_eq!(
         reply_text(&e),
@@ -153,7 +271,15 @@ async fn redeclaring_with_another_type_is_406() {
     );
     let ch = c.create_channel().await.unwrap();
     let e = ch
-        .exchange_declare("x", ExchangeKind::Direct, ExchangeDeclareOptions { durable: true, ..Default::default() }, FieldTable::default())
+        .exchange_declare(
+            "x",
+            ExchangeKind::Direct,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
         .await
         .unwrap_err();
     assert_eq!(reply_code(&e), 406);
@@ -164,53 +290,143 @@ async fn reserved_names_and_the_default_exchange_are_403() {
     let server = TestServer::start().await;
     let c = server.connect().await;
     let ch = c.create_channel().await.unwrap();
-    let e = ch.exchange_declare("amq.custom", ExchangeKind::Direct, ExchangeDeclareOptions::default(), FieldTable::default()).await.unwrap_err();
+    let e = ch
+        .exchange_declare(
+            "amq.custom",
+            ExchangeKind::Direct,
+            ExchangeDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(reply_code(&e), 403);
-    assert_eq!(reply_text(&e), "ACCESS_REFUSED - exchange name 'amq.custom' contains reserved prefix 'amq.*'");
+    assert_eq!(
+        reply_text(&e),
+        "ACCESS_REFUSED - exchange name 'amq.custom' contains reserved prefix 'amq.*'"
+    );
     let ch = c.create_channel().await.unwrap();
-    let e = ch.exchange_delete("amq.direct", ExchangeDeleteOptions::default()).await.unwrap_err();
+    let e = ch
+        .exchange_delete("amq.direct", ExchangeDeleteOptions::default())
+        .await
+        .unwrap_err();
     assert_eq!(reply_code(&e), 403);
     let ch = c.create_channel().await.unwrap();
     let q = queue(&ch).await;
-    let e = ch.queue_bind(&q, "", "k", QueueBindOptions::default(), FieldTable::default()).await.unwrap_err();
+    let e = ch
+        .queue_bind(
+            &q,
+            "",
+            "k",
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(reply_code(&e), 403);
-    assert_eq!(reply_text(&e), "ACCESS_REFUSED - operation not permitted on the default exchange");
+    assert_eq!(
+        reply_text(&e),
+        "ACCESS_REFUSED - operation not permitted on the default exchange"
+    );
     // Redeclaring amq.direct as it is succeeds, as in RabbitMQ.
     let ch = c.create_channel().await.unwrap();
-    ch.exchange_declare("amq.direct", ExchangeKind::Direct, ExchangeDeclareOptions { durable: true, ..Default::default() }, FieldTable::default())
-        .await
-        .unwrap();
+    ch.exchange_declare(
+        "amq.direct",
+        ExchangeKind::Direct,
+        ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
 async fn delete_if_unused_is_406_when_bound_and_missing_is_fine() {
     let server = TestServer::start().await;
     let (c, ch) = server.channel().await;
-    ch.exchange_declare("x", ExchangeKind::Topic, ExchangeDeclareOptions::default(), FieldTable::default()).await.unwrap();
+    ch.exchange_declare(
+        "x",
+        ExchangeKind::Topic,
+        ExchangeDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
     let q = queue(&ch).await;
     bind(&ch, &q, "x", "#", FieldTable::default()).await;
-    let e = ch.exchange_delete("x", ExchangeDeleteOptions { if_unused: true, ..Default::default() }).await.unwrap_err();
+    let e = ch
+        .exchange_delete(
+            "x",
+            ExchangeDeleteOptions {
+                if_unused: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
     assert_eq!(reply_code(&e), 406);
-    assert_eq!(reply_text(&e), "PRECONDITION_FAILED - exchange 'x' in vhost '/' in use");
+    assert_eq!(
+        reply_text(&e),
+        "PRECONDITION_FAILED - exchange 'x' in vhost '/' in use"
+    );
     let ch = c.create_channel().await.unwrap();
-    ch.exchange_delete("x", ExchangeDeleteOptions::default()).await.unwrap();
-    ch.exchange_delete("never-existed", ExchangeDeleteOptions::default()).await.unwrap();
+    ch.exchange_delete("x", ExchangeDeleteOptions::default())
+        .await
+        .unwrap();
+    ch.exchange_delete("never-existed", ExchangeDeleteOptions::default())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn publishing_to_an_internal_exchange_is_403_and_to_a_missing_one_404() {
     let server = TestServer::start().await;
     let (c, ch) = server.channel().await;
-    ch.exchange_declare("inside", ExchangeKind::Fanout, ExchangeDeclareOptions { internal: true, ..Default::default() }, FieldTable::default())
+    ch.exchange_declare(
+        "inside",
+        ExchangeKind::Fanout,
+        ExchangeDeclareOptions {
+            internal: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    ch.basic_publish(
+        "inside",
+        "",
+        BasicPublishOptions::default(),
+        b"x",
+        BasicProperties::default(),
+    )
+    .await
+    .unwrap();
+    let e = ch
+        .basic_qos(1, BasicQosOptions::default())
         .await
-        .unwrap();
-    ch.basic_publish("inside", "", BasicPublishOptions::default(), b"x", BasicProperties::default()).await.unwrap();
-    let e = ch.basic_qos(1, BasicQosOptions::default()).await.unwrap_err();
+        .unwrap_err();
     assert_eq!(reply_code(&e), 403);
-    assert_eq!(reply_text(&e), "ACCESS_REFUSED - cannot publish to internal exchange 'inside' in vhost '/'");
+    assert_eq!(
+        reply_text(&e),
+        "ACCESS_REFUSED - cannot publish to internal exchange 'inside' in vhost '/'"
+    );
     let ch = c.create_channel().await.unwrap();
-    ch.basic_publish("nowhere", "", BasicPublishOptions::default(), b"x", BasicProperties::default()).await.unwrap();
-    let e = ch.basic_qos(1, BasicQosOptions::default()).await.unwrap_err();
+    ch.basic_publish(
+        "nowhere",
+        "",
+        BasicPublishOptions::default(),
+        b"x",
+        BasicProperties::default(),
+    )
+    .await
+    .unwrap();
+    let e = ch
+        .basic_qos(1, BasicQosOptions::default())
+        .await
+        .unwrap_err();
     assert_eq!(reply_code(&e), 404);
 }
 
@@ -219,25 +435,51 @@ async fn unknown_exchange_type_is_406() {
     let server = TestServer::start().await;
     let (_c, ch) = server.channel().await;
     let e = ch
-        .exchange_declare("x", ExchangeKind::Custom("x-nonsense".into()), ExchangeDeclareOptions::default(), FieldTable::default())
+        .exchange_declare(
+            "x",
+            ExchangeKind::Custom("x-nonsense".into()),
+            ExchangeDeclareOptions::default(),
+            FieldTable::default(),
+        )
         .await
         .unwrap_err();
     assert_eq!(reply_code(&e), 406);
-    assert_eq!(reply_text(&e), "PRECONDITION_FAILED - unknown exchange type 'x-nonsense'");
+    assert_eq!(
+        reply_text(&e),
+        "PRECONDITION_FAILED - unknown exchange type 'x-nonsense'"
+    );
 }
 
 #[tokio::test]
 async fn auto_delete_exchange_goes_with_its_last_binding() {
     let server = TestServer::start().await;
     let (c, ch) = server.channel().await;
-    ch.exchange_declare("temp", ExchangeKind::Direct, ExchangeDeclareOptions { auto_delete: true, ..Default::default() }, FieldTable::default())
-        .await
-        .unwrap();
+    ch.exchange_declare(
+        "temp",
+        ExchangeKind::Direct,
+        ExchangeDeclareOptions {
+            auto_delete: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
     let q = queue(&ch).await;
     bind(&ch, &q, "temp", "k", FieldTable::default()).await;
-    ch.queue_unbind(&q, "temp", "k", FieldTable::default()).await.unwrap();
+    ch.queue_unbind(&q, "temp", "k", FieldTable::default())
+        .await
+        .unwrap();
     let e = ch
-        .exchange_declare("temp", ExchangeKind::Direct, ExchangeDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
+        .exchange_declare(
+            "temp",
+            ExchangeKind::Direct,
+            ExchangeDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
         .await
         .unwrap_err();
     assert_eq!(reply_code(&e), 404);
@@ -248,11 +490,15 @@ async fn auto_delete_exchange_goes_with_its_last_binding() {
 async fn unbinding_stops_routing() {
     let server = TestServer::start().await;
     let (_c, ch) = server.channel().await;
-    ch.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
     let q = queue(&ch).await;
     bind(&ch, &q, "amq.direct", "k", FieldTable::default()).await;
     publish(&ch, "amq.direct", "k", b"1", None).await;
-    ch.queue_unbind(&q, "amq.direct", "k", FieldTable::default()).await.unwrap();
+    ch.queue_unbind(&q, "amq.direct", "k", FieldTable::default())
+        .await
+        .unwrap();
     publish(&ch, "amq.direct", "k", b"2", None).await;
     assert_eq!(drain(&ch, &q).await, ["1"]);
 }

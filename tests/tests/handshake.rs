@@ -10,15 +10,26 @@ async fn connection_start_announces_rabbitmqs_capabilities() {
     let server = TestServer::start().await;
     let mut c = RawClient::connect(server.addr).await;
     c.send_bytes(&PROTOCOL_HEADER).await;
-    let Some((0, Method::ConnectionStart(start))) = c.method().await else { panic!() };
+    let Some((0, Method::ConnectionStart(start))) = c.method().await else {
+        panic!()
+    };
     assert_eq!((start.version_major, start.version_minor), (0, 9));
     assert_eq!(start.mechanisms, "PLAIN AMQPLAIN");
     assert_eq!(start.locales, "en_US");
     let props = &start.server_properties;
-    for key in ["product", "version", "platform", "copyright", "information", "cluster_name"] {
+    for key in [
+        "product",
+        "version",
+        "platform",
+        "copyright",
+        "information",
+        "cluster_name",
+    ] {
         assert!(props.get(key).is_some(), "server property {key}");
     }
-    let Some(FieldValue::Table(caps)) = props.get("capabilities") else { panic!() };
+    let Some(FieldValue::Table(caps)) = props.get("capabilities") else {
+        panic!()
+    };
     for cap in [
         "publisher_confirms",
         "exchange_exchange_bindings",
@@ -28,7 +39,11 @@ async fn connection_start_announces_rabbitmqs_capabilities() {
         "authentication_failure_close",
         "per_consumer_qos",
     ] {
-        assert_eq!(caps.get(cap), Some(FieldValue::Bool(true)), "capability {cap}");
+        assert_eq!(
+            caps.get(cap),
+            Some(FieldValue::Bool(true)),
+            "capability {cap}"
+        );
     }
 }
 
@@ -83,7 +98,8 @@ async fn body_without_header_is_505() {
 async fn unknown_method_is_540() {
     let server = TestServer::start().await;
     let mut c = RawClient::open(server.addr, 0, true).await;
-    c.send_bytes(&[1, 0, 1, 0, 0, 0, 4, 0, 60, 0, 99, 0xCE]).await;
+    c.send_bytes(&[1, 0, 1, 0, 0, 0, 4, 0, 60, 0, 99, 0xCE])
+        .await;
     assert_eq!(c.expect_connection_close().await.0, 540);
 }
 
@@ -104,10 +120,21 @@ async fn frame_max_below_8192_is_530() {
     )
     .await;
     c.method().await;
-    c.send(0, ConnectionTuneOk { channel_max: 2047, frame_max: 4096, heartbeat: 0 }).await;
+    c.send(
+        0,
+        ConnectionTuneOk {
+            channel_max: 2047,
+            frame_max: 4096,
+            heartbeat: 0,
+        },
+    )
+    .await;
     let (code, text) = c.expect_connection_close().await;
     assert_eq!(code, 530);
-    assert_eq!(text, "NOT_ALLOWED - negotiated frame_max = 4096 is lower than the minimum allowed value (8192)");
+    assert_eq!(
+        text,
+        "NOT_ALLOWED - negotiated frame_max = 4096 is lower than the minimum allowed value (8192)"
+    );
 }
 
 #[tokio::test]
@@ -126,7 +153,10 @@ async fn channel_flow_active_false_is_540() {
     let server = TestServer::start().await;
     let mut c = RawClient::open(server.addr, 0, true).await;
     c.send(1, ChannelFlow { active: true }).await;
-    assert!(matches!(c.method().await, Some((1, Method::ChannelFlowOk(ChannelFlowOk { active: true })))));
+    assert!(matches!(
+        c.method().await,
+        Some((1, Method::ChannelFlowOk(ChannelFlowOk { active: true })))
+    ));
     c.send(1, ChannelFlow { active: false }).await;
     assert_eq!(c.expect_connection_close().await.0, 540);
 }
@@ -136,7 +166,9 @@ async fn heartbeats_flow_on_an_idle_connection_and_silence_disconnects() {
     let server = TestServer::start().await;
     let mut c = RawClient::open(server.addr, 1, false).await;
     // Heartbeat 1 s: the server sends one within about half a second.
-    let frame = tokio::time::timeout(Duration::from_secs(2), c.frame()).await.unwrap();
+    let frame = tokio::time::timeout(Duration::from_secs(2), c.frame())
+        .await
+        .unwrap();
     assert_eq!(frame, Some(Frame::Heartbeat));
     // A client silent for two intervals is disconnected.
     let start = std::time::Instant::now();
@@ -147,17 +179,27 @@ async fn heartbeats_flow_on_an_idle_connection_and_silence_disconnects() {
 #[tokio::test]
 async fn wrong_password_is_403_for_clients_that_ask() {
     let server = TestServer::start().await;
-    let error = warren_tests::connect(&format!("amqp://guest:wrong@{}/%2f", server.addr)).await.unwrap_err();
+    let error = warren_tests::connect(&format!("amqp://guest:wrong@{}/%2f", server.addr))
+        .await
+        .unwrap_err();
     let text = format!("{error:?}");
-    assert!(text.contains("403") || text.contains("ACCESS_REFUSED"), "{text}");
+    assert!(
+        text.contains("403") || text.contains("ACCESS_REFUSED"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
 async fn unknown_vhost_is_530() {
     let server = TestServer::start().await;
-    let error = warren_tests::connect(&format!("amqp://guest:guest@{}/nope", server.addr)).await.unwrap_err();
+    let error = warren_tests::connect(&format!("amqp://guest:guest@{}/nope", server.addr))
+        .await
+        .unwrap_err();
     let text = format!("{error:?}");
-    assert!(text.contains("530") || text.contains("NOT_ALLOWED"), "{text}");
+    assert!(
+        text.contains("530") || text.contains("NOT_ALLOWED"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -166,6 +208,9 @@ async fn guest_is_refused_from_a_non_loopback_address() {
     // so the rule is checked where it lives: in the user store.
     use warren_protocol::{Authenticator, Credentials};
     let users = warren::users::Users::from_config(&warren::Config::default());
-    let guest = Credentials { username: "guest".into(), password: "guest".into() };
+    let guest = Credentials {
+        username: "guest".into(),
+        password: "guest".into(),
+    };
     assert!(!users.authenticate(&guest, false));
 }

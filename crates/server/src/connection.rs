@@ -26,8 +26,9 @@ const INBOX_CAPACITY: usize = 256;
 /// Queue events taken per turn, so input keeps being read.
 const EVENTS_PER_TURN: usize = 128;
 const READ_CHUNK: usize = 64 * 1024;
-/// How long a closed connection keeps draining input, so that the close
-/// frame is not lost to a TCP reset.
+/// How long a finished connection waits for the client to close the
+/// socket, draining input meanwhile, so that the last frames are not lost
+/// to a TCP reset or an early end of stream.
 const LINGER: Duration = Duration::from_secs(1);
 
 /// Writes the state machine's output into the connection.
@@ -280,7 +281,8 @@ async fn write_loop<W: AsyncWrite>(
         }
         permits.add_permits(released as usize);
     }
-    let _ = writer.shutdown().await;
+    // No shutdown: like RabbitMQ, leave closing the socket to the client
+    // after close-ok; the socket closes when the reader half is dropped too.
 }
 
 async fn write_all<W: AsyncWrite>(
