@@ -13,6 +13,8 @@ use warren_codec::*;
 /// A Warren server for one test.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The first TLS listener, if the test configured one.
+    pub tls_addr: Option<SocketAddr>,
     server: Option<Server>,
 }
 
@@ -28,6 +30,7 @@ impl TestServer {
         let server = Server::start(&config).await.expect("server starts");
         TestServer {
             addr: server.tcp_addrs[0],
+            tls_addr: server.tls_addrs.first().copied(),
             server: Some(server),
         }
     }
