@@ -9,4 +9,7 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== pika smoke test (Python venv made by the script)"
+cargo build --locked -p warren
+bash interop/pika_smoke.sh target/debug/warren
 echo "== all tests passed"
