@@ -100,6 +100,24 @@ impl RawClient {
         self.stream.write_all(bytes).await.unwrap();
     }
 
+    /// basic.publish with a header and body, on `channel`.
+    pub async fn publish(&mut self, channel: u16, exchange: &str, routing_key: &str, body: &[u8]) {
+        let publish = BasicPublish {
+            exchange: ShortString::try_from(exchange).unwrap(),
+            routing_key: ShortString::try_from(routing_key).unwrap(),
+            ..Default::default()
+        };
+        let header = ContentHeader {
+            class_id: 60,
+            weight: 0,
+            body_size: body.len() as u64,
+            properties: Default::default(),
+        };
+        let mut buf = BytesMut::new();
+        encode_content(channel, &publish.into(), &header, body, 131_072, &mut buf);
+        self.send_bytes(&buf).await;
+    }
+
     pub async fn send(&mut self, channel: u16, method: impl Into<Method>) {
         let mut buf = BytesMut::new();
         encode_method_frame(channel, &method.into(), &mut buf);
@@ -150,7 +168,8 @@ impl RawClient {
         };
         let caps = FieldTable::new()
             .with("authentication_failure_close", FieldValue::Bool(true))
-            .with("consumer_cancel_notify", FieldValue::Bool(true));
+            .with("consumer_cancel_notify", FieldValue::Bool(true))
+            .with("connection.blocked", FieldValue::Bool(true));
         c.send(
             0,
             ConnectionStartOk {

@@ -1,30 +1,37 @@
-//! The broker: its vhosts, and connection ids.
+//! The broker: its vhosts, connection ids and memory alarm.
 
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::memory::MemoryMonitor;
 use crate::vhost::VHost;
 
 /// Identifies a connection to the queues it owns (exclusive) or consumes from.
 pub type ConnectionId = u64;
 
-#[derive(Default)]
 pub struct Broker {
     vhosts: DashMap<String, Arc<VHost>>,
     next_connection: AtomicU64,
+    pub memory: Arc<MemoryMonitor>,
 }
 
 impl Broker {
-    pub fn new() -> Arc<Broker> {
-        Arc::new(Broker::default())
+    /// A broker whose queues may hold `memory_limit` bytes of messages
+    /// before publishers are held back (0: no limit).
+    pub fn new(memory_limit: usize) -> Arc<Broker> {
+        Arc::new(Broker {
+            vhosts: DashMap::new(),
+            next_connection: AtomicU64::new(0),
+            memory: Arc::new(MemoryMonitor::new(memory_limit)),
+        })
     }
 
     /// Adds a vhost with its predeclared exchanges; keeps an existing one.
     pub fn add_vhost(&self, name: &str) -> Arc<VHost> {
         self.vhosts
             .entry(name.to_string())
-            .or_insert_with(|| VHost::new(name))
+            .or_insert_with(|| VHost::new(name, self.memory.clone()))
             .clone()
     }
 

@@ -9,6 +9,7 @@
 mod broker;
 mod errors;
 mod exchange;
+mod memory;
 mod message;
 mod names;
 mod queue;
@@ -17,6 +18,7 @@ mod vhost;
 
 pub use broker::{Broker, ConnectionId};
 pub use exchange::{Exchange, ExchangeKind};
+pub use memory::{default_limit as default_memory_limit, MemoryMonitor};
 pub use message::Message;
 pub use queue::{ConnEvent, DeliveryPort, QueueHandle};
 pub use session::{Outbox, Session};

@@ -9,6 +9,7 @@ use warren_protocol::AmqpError;
 use crate::broker::ConnectionId;
 use crate::errors::{self, resource};
 use crate::exchange::{Binding, Destination, Exchange, ExchangeKind};
+use crate::memory::MemoryMonitor;
 use crate::names;
 use crate::queue::{DeleteRefused, QueueHandle};
 
@@ -29,6 +30,7 @@ pub struct VHost {
     /// Serialises declarations, bindings and deletions (never publishes), so
     /// that check-then-act sequences on them are atomic.
     ddl: tokio::sync::Mutex<()>,
+    memory: Arc<MemoryMonitor>,
 }
 
 fn bool_text(b: bool) -> String {
@@ -36,12 +38,13 @@ fn bool_text(b: bool) -> String {
 }
 
 impl VHost {
-    pub fn new(name: &str) -> Arc<VHost> {
+    pub fn new(name: &str, memory: Arc<MemoryMonitor>) -> Arc<VHost> {
         let vhost = VHost {
             name: name.to_string(),
             exchanges: DashMap::new(),
             queues: DashMap::new(),
             ddl: tokio::sync::Mutex::new(()),
+            memory,
         };
         for (name, kind) in PREDECLARED {
             let name = ShortString::from_static(name);
@@ -257,6 +260,7 @@ impl VHost {
             d.auto_delete,
             owner,
             d.arguments.clone(),
+            self.memory.clone(),
         );
         self.queues.insert(name, queue.clone());
         Ok((queue, 0, 0))

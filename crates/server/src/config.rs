@@ -53,6 +53,11 @@ pub struct Limits {
     pub max_message_size: u64,
     /// 0: unlimited.
     pub max_connections: usize,
+    /// Fraction of the machine's memory that queued messages may take
+    /// before publishers are blocked (RabbitMQ's vm_memory_high_watermark).
+    pub memory_high_watermark: f64,
+    /// The same in bytes; when not 0 it replaces the fraction.
+    pub memory_high_watermark_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -103,6 +108,8 @@ impl Default for Limits {
             heartbeat: 60,
             max_message_size: 16 * 1024 * 1024,
             max_connections: 0,
+            memory_high_watermark: 0.4,
+            memory_high_watermark_bytes: 0,
         }
     }
 }
@@ -161,6 +168,12 @@ impl Config {
             return bad(
                 "limits.max_message_size",
                 format!("{} is outside 1..=536870912", l.max_message_size),
+            );
+        }
+        if !(l.memory_high_watermark > 0.0 && l.memory_high_watermark <= 1.0) {
+            return bad(
+                "limits.memory_high_watermark",
+                format!("{} is not a fraction in (0, 1]", l.memory_high_watermark),
             );
         }
         if !["error", "warn", "info", "debug", "trace"].contains(&self.log_level.as_str()) {

@@ -60,6 +60,7 @@ pub async fn serve<S>(
     let permits = Arc::new(Semaphore::new(OUTBOUND_LIMIT));
     let (write_tx, write_rx) = mpsc::unbounded_channel::<(Vec<Bytes>, u32)>();
     let writer_task = tokio::spawn(write_loop(writer, write_rx, permits.clone()));
+    let outgoing = Outgoing { write_tx, permits };
 
     let mut config = shared.connection_config.clone();
     config.peer_is_loopback = peer.ip().is_loopback();
@@ -75,14 +76,18 @@ pub async fn serve<S>(
     debug!(%peer, "connection accepted");
     loop {
         let now = std::time::Instant::now();
+        let context = EventContext {
+            shared: &shared,
+            port: &port,
+            outgoing: &outgoing,
+            peer,
+        };
         while let Some(event) = conn.next_event(&mut input, now) {
             handle_event(
                 event,
                 &mut conn,
                 &mut session,
-                &shared,
-                &port,
-                peer,
+                &context,
                 &mut user,
                 &mut vhost_name,
             )
@@ -94,7 +99,7 @@ pub async fn serve<S>(
                 now,
             });
         }
-        if !flush(&mut conn, &write_tx, &permits).await || conn.is_closed() || peer_closed {
+        if !outgoing.flush(&mut conn).await || conn.is_closed() || peer_closed {
             break;
         }
         let deadline = conn.next_timeout().map(Instant::from_std);
@@ -143,7 +148,7 @@ pub async fn serve<S>(
             d.queue.reject(smallvec_one(d.id), true).await;
         }
     }
-    drop(write_tx);
+    drop(outgoing);
     let _ = writer_task.await;
     if !peer_closed {
         let mut sink = [0u8; 4096];
@@ -170,17 +175,28 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What events need besides the connection and session.
+struct EventContext<'a> {
+    shared: &'a Shared,
+    port: &'a Arc<DeliveryPort>,
+    outgoing: &'a Outgoing,
+    peer: SocketAddr,
+}
+
 async fn handle_event(
     event: Event,
     conn: &mut Connection,
     session: &mut Option<Session>,
-    shared: &Shared,
-    port: &Arc<DeliveryPort>,
-    peer: SocketAddr,
+    context: &EventContext<'_>,
     user: &mut String,
     vhost_name: &mut String,
 ) {
+    let EventContext {
+        shared,
+        port,
+        outgoing,
+        peer,
+    } = *context;
     let now = std::time::Instant::now();
     match event {
         Event::Opened { user: u, vhost } => {
@@ -215,6 +231,16 @@ async fn handle_event(
         }
         Event::Publish(publish) => {
             let Some(session) = session else { return };
+            let memory = &shared.broker.memory;
+            if memory.is_over() {
+                // RabbitMQ's memory alarm: stop reading this publisher until
+                // consumers bring usage back under the watermark.
+                warn!(%peer, user, used = memory.used(), "memory alarm: publisher blocked");
+                conn.block("low on memory", now);
+                outgoing.flush(conn).await;
+                memory.wait_below().await;
+                conn.unblock(std::time::Instant::now());
+            }
             let channel = publish.channel;
             let result = session
                 .publish(publish, &mut ConnOutbox { conn, now })
@@ -239,24 +265,29 @@ async fn handle_event(
     }
 }
 
-/// Hands the output to the writer, waiting while too much is unwritten.
-/// False if the writer is gone.
-async fn flush(
-    conn: &mut Connection,
-    write_tx: &mpsc::UnboundedSender<(Vec<Bytes>, u32)>,
-    permits: &Arc<Semaphore>,
-) -> bool {
-    let output = conn.output();
-    if output.is_empty() {
-        return true;
+/// The way to the writer task: batches of chunks, with their byte cost
+/// taken from a budget the writer gives back as it writes.
+struct Outgoing {
+    write_tx: mpsc::UnboundedSender<(Vec<Bytes>, u32)>,
+    permits: Arc<Semaphore>,
+}
+
+impl Outgoing {
+    /// Hands the output to the writer, waiting while too much is unwritten.
+    /// False if the writer is gone.
+    async fn flush(&self, conn: &mut Connection) -> bool {
+        let output = conn.output();
+        if output.is_empty() {
+            return true;
+        }
+        let len = output.len().min(OUTBOUND_LIMIT) as u32;
+        let chunks: Vec<Bytes> = output.drain().collect();
+        match self.permits.acquire_many(len).await {
+            Ok(permit) => permit.forget(),
+            Err(_) => return false,
+        }
+        self.write_tx.send((chunks, len)).is_ok()
     }
-    let len = output.len().min(OUTBOUND_LIMIT) as u32;
-    let chunks: Vec<Bytes> = output.drain().collect();
-    match permits.acquire_many(len).await {
-        Ok(permit) => permit.forget(),
-        Err(_) => return false,
-    }
-    write_tx.send((chunks, len)).is_ok()
 }
 
 /// Writes batches as they come, several at once when they queue up, and

@@ -66,11 +66,15 @@ fn server_properties() -> FieldTable {
 impl Server {
     /// Binds every listener and starts accepting.
     pub async fn start(config: &Config) -> Result<Server, String> {
-        let broker = Broker::new();
+        let limits = &config.limits;
+        let memory_limit = match limits.memory_high_watermark_bytes {
+            0 => warren_broker::default_memory_limit(limits.memory_high_watermark),
+            bytes => bytes,
+        };
+        let broker = Broker::new(memory_limit);
         for vhost in &config.vhosts {
             broker.add_vhost(vhost);
         }
-        let limits = &config.limits;
         let shared = Arc::new(Shared {
             broker,
             users: Arc::new(Users::from_config(config)),

@@ -9,6 +9,7 @@ use super::port::Sent;
 use super::{
     Command, ConnEvent, ConsumeRefused, ConsumerSpec, DeleteRefused, Delivery, GetOk, QueueHandle,
 };
+use crate::memory::MemoryMonitor;
 use crate::message::Message;
 
 /// Commands handled between two delivery rounds, so that a busy inbox does
@@ -37,6 +38,9 @@ struct Unacked {
 struct QueueState {
     handle: Weak<QueueHandle>,
     wake: Arc<Notify>,
+    memory: Arc<MemoryMonitor>,
+    /// Bytes of the messages held (ready, requeued, unacknowledged).
+    bytes: usize,
     ready: VecDeque<Entry>,
     /// Rejected or recovered messages, to go out again before later ones
     /// (RabbitMQ puts them back in their original place).
@@ -51,10 +55,17 @@ struct QueueState {
     deleted: bool,
 }
 
-pub(super) fn spawn(handle: Weak<QueueHandle>, wake: Arc<Notify>, inbox: mpsc::Receiver<Command>) {
+pub(super) fn spawn(
+    handle: Weak<QueueHandle>,
+    wake: Arc<Notify>,
+    memory: Arc<MemoryMonitor>,
+    inbox: mpsc::Receiver<Command>,
+) {
     let state = QueueState {
         handle,
         wake,
+        memory,
+        bytes: 0,
         ready: VecDeque::new(),
         requeued: BTreeMap::new(),
         unacked: HashMap::new(),
@@ -102,6 +113,8 @@ impl QueueState {
             Command::Publish(message) => {
                 let id = self.next_id;
                 self.next_id += 1;
+                self.bytes += message.size();
+                self.memory.add(message.size());
                 self.ready.push_back(Entry {
                     id,
                     message,
@@ -144,7 +157,9 @@ impl QueueState {
             }
             Command::Ack(ids) => {
                 for id in ids {
-                    self.settle(id);
+                    if let Some(entry) = self.settle(id) {
+                        self.forget(&entry);
+                    }
                 }
             }
             Command::Reject { ids, requeue } => {
@@ -153,6 +168,8 @@ impl QueueState {
                         if requeue {
                             entry.redelivered = true;
                             self.requeued.insert(entry.id, entry);
+                        } else {
+                            self.forget(&entry);
                         }
                     }
                 }
@@ -166,7 +183,9 @@ impl QueueState {
                         redelivered: entry.redelivered,
                         remaining,
                     };
-                    if !no_ack {
+                    if no_ack {
+                        self.forget(&entry);
+                    } else {
                         self.unacked.insert(
                             entry.id,
                             Unacked {
@@ -181,8 +200,16 @@ impl QueueState {
             }
             Command::Purge(reply) => {
                 let count = self.ready_count();
+                let purged: usize = self
+                    .ready
+                    .iter()
+                    .chain(self.requeued.values())
+                    .map(|e| e.message.size())
+                    .sum();
                 self.ready.clear();
                 self.requeued.clear();
+                self.bytes -= purged;
+                self.memory.sub(purged);
                 let _ = reply.send(count);
             }
             Command::Stats(reply) => {
@@ -208,10 +235,18 @@ impl QueueState {
                     });
                 }
                 let count = self.ready_count();
+                self.memory.sub(self.bytes);
+                self.bytes = 0;
                 self.deleted = true;
                 let _ = reply.send(Ok(count));
             }
         }
+    }
+
+    /// A message leaves the queue for good.
+    fn forget(&mut self, entry: &Entry) {
+        self.bytes -= entry.message.size();
+        self.memory.sub(entry.message.size());
     }
 
     /// Removes an unacknowledged message, returning it; frees its consumer's slot.
@@ -283,7 +318,9 @@ impl QueueState {
             match spec.port.try_send(delivery, &self.wake) {
                 Sent::Yes => {
                     idle_in_a_row = 0;
-                    if !spec.no_ack {
+                    if spec.no_ack {
+                        self.forget(&entry);
+                    } else {
                         consumer.unacked += 1;
                         let serial = consumer.serial;
                         self.unacked.insert(

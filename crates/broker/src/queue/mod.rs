@@ -14,6 +14,7 @@ use warren_codec::{FieldTable, ShortString};
 pub use port::{ChannelLimit, ConnEvent, Delivery, DeliveryPort};
 
 use crate::broker::ConnectionId;
+use crate::memory::MemoryMonitor;
 use crate::message::Message;
 
 /// How many commands a queue's inbox holds before senders wait.
@@ -112,6 +113,7 @@ impl QueueHandle {
         auto_delete: bool,
         owner: Option<ConnectionId>,
         arguments: FieldTable,
+        memory: Arc<MemoryMonitor>,
     ) -> Arc<QueueHandle> {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
         let handle = Arc::new(QueueHandle {
@@ -123,7 +125,7 @@ impl QueueHandle {
             tx,
             wake: Arc::new(Notify::new()),
         });
-        actor::spawn(Arc::downgrade(&handle), handle.wake.clone(), rx);
+        actor::spawn(Arc::downgrade(&handle), handle.wake.clone(), memory, rx);
         handle
     }
 

@@ -1,0 +1,89 @@
+//! The broker's memory alarm: queues count the bytes of the messages they
+//! hold; above the high watermark publishers wait (and are told with
+//! connection.blocked) until consumers bring it back down.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::Notify;
+
+#[derive(Debug)]
+pub struct MemoryMonitor {
+    used: AtomicUsize,
+    /// 0: no limit.
+    limit: usize,
+    below: Notify,
+}
+
+impl MemoryMonitor {
+    pub fn new(limit: usize) -> Self {
+        MemoryMonitor {
+            used: AtomicUsize::new(0),
+            limit,
+            below: Notify::new(),
+        }
+    }
+
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    pub fn is_over(&self) -> bool {
+        self.limit != 0 && self.used() >= self.limit
+    }
+
+    pub(crate) fn add(&self, bytes: usize) {
+        self.used.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn sub(&self, bytes: usize) {
+        let before = self.used.fetch_sub(bytes, Ordering::Relaxed);
+        if self.limit != 0 && before >= self.limit && before - bytes < self.limit {
+            self.below.notify_waiters();
+        }
+    }
+
+    /// Returns once usage is below the watermark.
+    pub async fn wait_below(&self) {
+        loop {
+            let below = self.below.notified();
+            if !self.is_over() {
+                return;
+            }
+            below.await;
+        }
+    }
+}
+
+/// 40% of the machine's memory, RabbitMQ's classic default watermark.
+pub fn default_limit(fraction: f64) -> usize {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+            line.split_whitespace().nth(1)?.parse::<usize>().ok()
+        })
+        .map(|kib| kib * 1024)
+        .unwrap_or(4 << 30);
+    (total as f64 * fraction) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn waiters_wake_when_usage_drops_below() {
+        let m = Arc::new(MemoryMonitor::new(100));
+        m.add(150);
+        assert!(m.is_over());
+        let waiter = tokio::spawn({
+            let m = m.clone();
+            async move { m.wait_below().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        m.sub(60);
+        waiter.await.unwrap();
+        assert!(!m.is_over());
+    }
+}
