@@ -609,6 +609,22 @@ async fn mandatory_unroutable_is_returned_whole_before_its_confirm() {
 }
 
 #[tokio::test]
+async fn a_user_id_that_is_not_the_login_is_406() {
+    let server = TestServer::start().await;
+    let (_c, ch) = server.channel().await;
+    let properties = BasicProperties::default().with_user_id("mallory".into());
+    ch.basic_publish("", "x", BasicPublishOptions::default(), b"x", properties)
+        .await
+        .unwrap();
+    let e = ch
+        .basic_qos(1, BasicQosOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(reply_code(&e), 406);
+    assert_eq!(reply_text(&e), "PRECONDITION_FAILED - user_id property set to 'mallory' but authenticated user was 'guest'");
+}
+
+#[tokio::test]
 async fn immediate_is_540() {
     let server = TestServer::start().await;
     let (_c, ch) = server.channel().await;

@@ -211,7 +211,13 @@ async fn handle_event(
             };
             info!(%peer, user = u, vhost, "connection opened");
             let id = shared.broker.next_connection_id();
-            *session = Some(Session::new(vh, id, conn.capabilities(), port.clone()));
+            *session = Some(Session::new(
+                vh,
+                id,
+                u.clone(),
+                conn.capabilities(),
+                port.clone(),
+            ));
             *user = u;
             *vhost_name = vhost;
         }

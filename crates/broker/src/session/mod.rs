@@ -24,6 +24,8 @@ use channel::{by_queue, ChannelState, HeldPublish, HeldSettle, Outstanding, Tran
 pub struct Session {
     vhost: Arc<VHost>,
     conn: ConnectionId,
+    /// The authenticated user, which a message's user-id must name.
+    user: String,
     capabilities: ClientCapabilities,
     port: Arc<DeliveryPort>,
     channels: HashMap<u16, ChannelState>,
@@ -40,12 +42,14 @@ impl Session {
     pub fn new(
         vhost: Arc<VHost>,
         conn: ConnectionId,
+        user: String,
         capabilities: ClientCapabilities,
         port: Arc<DeliveryPort>,
     ) -> Self {
         Session {
             vhost,
             conn,
+            user,
             capabilities,
             port,
             channels: HashMap::new(),
@@ -460,6 +464,17 @@ impl Session {
                     errors::resource("exchange", &exchange.name, &self.vhost.name)
                 ),
             )));
+        }
+        if let Some(user_id) = &header.properties.user_id {
+            if user_id.as_bytes() != self.user.as_bytes() {
+                return Err(on(AmqpError::new(
+                    ReplyCode::PreconditionFailed,
+                    format!(
+                        "user_id property set to '{user_id}' but authenticated user was '{}'",
+                        self.user
+                    ),
+                )));
+            }
         }
         let message = Message {
             exchange: method.exchange,
