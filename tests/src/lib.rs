@@ -80,6 +80,45 @@ pub fn reply_text(error: &lapin::Error) -> String {
     }
 }
 
+/// Watches a channel for the error that closes it: for methods without a
+/// reply (publish, ack), whose error arrives asynchronously.
+pub fn watch_channel_error(channel: &Channel) -> impl std::future::Future<Output = (u16, String)> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let tx = std::sync::Mutex::new(Some(tx));
+    channel.on_error(move |error| {
+        if let Some(tx) = tx.lock().unwrap().take() {
+            let _ = tx.send(error);
+        }
+    });
+    async move {
+        let error = tokio::time::timeout(Duration::from_secs(5), rx)
+            .await
+            .expect("the channel closes within 5 s")
+            .expect("an error");
+        (reply_code(&error), reply_text(&error))
+    }
+}
+
+/// Watches a connection for the error that closes it (hard errors).
+pub fn watch_connection_error(
+    connection: &Connection,
+) -> impl std::future::Future<Output = (u16, String)> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let tx = std::sync::Mutex::new(Some(tx));
+    connection.on_error(move |error| {
+        if let Some(tx) = tx.lock().unwrap().take() {
+            let _ = tx.send(error);
+        }
+    });
+    async move {
+        let error = tokio::time::timeout(Duration::from_secs(5), rx)
+            .await
+            .expect("the connection closes within 5 s")
+            .expect("an error");
+        (reply_code(&error), reply_text(&error))
+    }
+}
+
 /// A hand-driven AMQP client for what stock clients cannot send.
 pub struct RawClient {
     pub stream: TcpStream,

@@ -7,7 +7,9 @@ use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Consumer};
 use std::time::Duration;
-use warren_tests::{reply_code, reply_text, TestServer};
+use warren_tests::{
+    reply_code, reply_text, watch_channel_error, watch_connection_error, TestServer,
+};
 
 async fn declare(ch: &Channel, name: &str) {
     ch.queue_declare(name, QueueDeclareOptions::default(), FieldTable::default())
@@ -201,6 +203,7 @@ async fn message_above_the_max_size_is_406() {
     let server = TestServer::start_with(|c| c.limits.max_message_size = 1000).await;
     let (_c, ch) = server.channel().await;
     declare(&ch, "small").await;
+    let closed = watch_channel_error(&ch);
     ch.basic_publish(
         "",
         "small",
@@ -210,13 +213,10 @@ async fn message_above_the_max_size_is_406() {
     )
     .await
     .unwrap();
-    let e = ch
-        .basic_qos(1, BasicQosOptions::default())
-        .await
-        .unwrap_err();
-    assert_eq!(reply_code(&e), 406);
+    let (code, text) = closed.await;
+    assert_eq!(code, 406);
     assert_eq!(
-        reply_text(&e),
+        text,
         "PRECONDITION_FAILED - message size 1001 is larger than configured max size 1000"
     );
 }
@@ -309,16 +309,11 @@ async fn multiple_ack_and_nack_cover_earlier_tags() {
 async fn unknown_or_twice_acked_delivery_tag_is_406() {
     let server = TestServer::start().await;
     let (c, ch) = server.channel().await;
+    let closed = watch_channel_error(&ch);
     ch.basic_ack(42, BasicAckOptions::default()).await.unwrap();
-    let e = ch
-        .basic_qos(1, BasicQosOptions::default())
-        .await
-        .unwrap_err();
-    assert_eq!(reply_code(&e), 406);
-    assert_eq!(
-        reply_text(&e),
-        "PRECONDITION_FAILED - unknown delivery tag 42"
-    );
+    let (code, text) = closed.await;
+    assert_eq!(code, 406);
+    assert_eq!(text, "PRECONDITION_FAILED - unknown delivery tag 42");
     let ch = c.create_channel().await.unwrap();
     declare(&ch, "q").await;
     publish_n(&ch, "q", 1).await;
@@ -327,17 +322,22 @@ async fn unknown_or_twice_acked_delivery_tag_is_406() {
         .await
         .unwrap()
         .unwrap();
+    let closed = watch_channel_error(&ch);
     ch.basic_ack(got.delivery.delivery_tag, BasicAckOptions::default())
         .await
         .unwrap();
     ch.basic_ack(got.delivery.delivery_tag, BasicAckOptions::default())
         .await
         .unwrap();
-    let e = ch
-        .basic_qos(1, BasicQosOptions::default())
-        .await
-        .unwrap_err();
-    assert_eq!(reply_code(&e), 406);
+    let (code, text) = closed.await;
+    assert_eq!(code, 406);
+    assert_eq!(
+        text,
+        format!(
+            "PRECONDITION_FAILED - unknown delivery tag {}",
+            got.delivery.delivery_tag
+        )
+    );
 }
 
 #[tokio::test]
@@ -613,21 +613,21 @@ async fn a_user_id_that_is_not_the_login_is_406() {
     let server = TestServer::start().await;
     let (_c, ch) = server.channel().await;
     let properties = BasicProperties::default().with_user_id("mallory".into());
+    let closed = watch_channel_error(&ch);
     ch.basic_publish("", "x", BasicPublishOptions::default(), b"x", properties)
         .await
         .unwrap();
-    let e = ch
-        .basic_qos(1, BasicQosOptions::default())
-        .await
-        .unwrap_err();
-    assert_eq!(reply_code(&e), 406);
-    assert_eq!(reply_text(&e), "PRECONDITION_FAILED - user_id property set to 'mallory' but authenticated user was 'guest'");
+    let (code, text) = closed.await;
+    assert_eq!(code, 406);
+    assert_eq!(text, "PRECONDITION_FAILED - user_id property set to 'mallory' but authenticated user was 'guest'");
 }
 
 #[tokio::test]
 async fn immediate_is_540() {
     let server = TestServer::start().await;
-    let (_c, ch) = server.channel().await;
+    let (c, ch) = server.channel().await;
+    // 540 is a hard error: the connection closes, not just the channel.
+    let closed = watch_connection_error(&c);
     ch.basic_publish(
         "",
         "x",
@@ -640,11 +640,9 @@ async fn immediate_is_540() {
     )
     .await
     .unwrap();
-    let e = ch
-        .basic_qos(1, BasicQosOptions::default())
-        .await
-        .unwrap_err();
-    assert_eq!(reply_code(&e), 540);
+    let (code, text) = closed.await;
+    assert_eq!(code, 540);
+    assert_eq!(text, "NOT_IMPLEMENTED - immediate=true");
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, ExchangeKind};
-use warren_tests::{reply_code, reply_text, TestServer};
+use warren_tests::{reply_code, reply_text, watch_channel_error, TestServer};
 
 async fn queue(channel: &Channel) -> String {
     let q = channel
@@ -395,6 +395,7 @@ async fn publishing_to_an_internal_exchange_is_403_and_to_a_missing_one_404() {
     )
     .await
     .unwrap();
+    let closed = watch_channel_error(&ch);
     ch.basic_publish(
         "inside",
         "",
@@ -404,16 +405,14 @@ async fn publishing_to_an_internal_exchange_is_403_and_to_a_missing_one_404() {
     )
     .await
     .unwrap();
-    let e = ch
-        .basic_qos(1, BasicQosOptions::default())
-        .await
-        .unwrap_err();
-    assert_eq!(reply_code(&e), 403);
+    let (code, text) = closed.await;
+    assert_eq!(code, 403);
     assert_eq!(
-        reply_text(&e),
+        text,
         "ACCESS_REFUSED - cannot publish to internal exchange 'inside' in vhost '/'"
     );
     let ch = c.create_channel().await.unwrap();
+    let closed = watch_channel_error(&ch);
     ch.basic_publish(
         "nowhere",
         "",
@@ -423,11 +422,9 @@ async fn publishing_to_an_internal_exchange_is_403_and_to_a_missing_one_404() {
     )
     .await
     .unwrap();
-    let e = ch
-        .basic_qos(1, BasicQosOptions::default())
-        .await
-        .unwrap_err();
-    assert_eq!(reply_code(&e), 404);
+    let (code, text) = closed.await;
+    assert_eq!(code, 404);
+    assert_eq!(text, "NOT_FOUND - no exchange 'nowhere' in vhost '/'");
 }
 
 #[tokio::test]

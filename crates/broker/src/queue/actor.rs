@@ -314,6 +314,7 @@ impl QueueState {
                 message: entry.message.clone(),
                 redelivered: entry.redelivered,
                 no_ack: spec.no_ack,
+                limit: (!spec.no_ack).then(|| spec.channel_limit.clone()),
             });
             match spec.port.try_send(delivery, &self.wake) {
                 Sent::Yes => {

@@ -32,6 +32,9 @@ pub struct Delivery {
     pub redelivered: bool,
     /// No acknowledgement will come (no-ack consumer).
     pub no_ack: bool,
+    /// The channel prefetch slot the delivery took (none for no-ack), given
+    /// back if the delivery finds its consumer gone.
+    pub limit: Option<Arc<ChannelLimit>>,
 }
 
 /// What became of an event handed to a connection.

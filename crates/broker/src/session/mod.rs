@@ -572,10 +572,13 @@ impl Session {
                 let consuming = self
                     .channels
                     .get(&d.channel)
-                    .is_some_and(|state| state.consumers.contains_key(&d.consumer_tag));
+                    .and_then(|state| state.consumers.get(&d.consumer_tag))
+                    .is_some_and(|queue| Arc::ptr_eq(queue, &d.queue));
                 if !consuming {
-                    // Cancelled or closed meanwhile: the message goes back.
-                    if !d.no_ack {
+                    // Cancelled or closed meanwhile (or the tag now names a
+                    // consumer of another queue): the message goes back.
+                    if let Some(limit) = &d.limit {
+                        limit.release(1);
                         d.queue.reject(smallvec![d.id], true).await;
                     }
                     return;
