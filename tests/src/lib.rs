@@ -200,15 +200,29 @@ impl RawClient {
 
     /// Handshake as guest with the given heartbeat; channel 1 opened if asked.
     pub async fn open(addr: SocketAddr, heartbeat: u16, open_channel: bool) -> RawClient {
+        let all = [
+            "authentication_failure_close",
+            "consumer_cancel_notify",
+            "connection.blocked",
+        ];
+        Self::open_with_capabilities(addr, heartbeat, open_channel, &all).await
+    }
+
+    /// Like [`open`](Self::open), announcing only `capabilities`.
+    pub async fn open_with_capabilities(
+        addr: SocketAddr,
+        heartbeat: u16,
+        open_channel: bool,
+        capabilities: &[&'static str],
+    ) -> RawClient {
         let mut c = RawClient::connect(addr).await;
         c.send_bytes(&PROTOCOL_HEADER).await;
         let Some((0, Method::ConnectionStart(_))) = c.method().await else {
             panic!("no start")
         };
-        let caps = FieldTable::new()
-            .with("authentication_failure_close", FieldValue::Bool(true))
-            .with("consumer_cancel_notify", FieldValue::Bool(true))
-            .with("connection.blocked", FieldValue::Bool(true));
+        let caps = capabilities.iter().fold(FieldTable::new(), |t, cap| {
+            t.with(cap, FieldValue::Bool(true))
+        });
         c.send(
             0,
             ConnectionStartOk {

@@ -739,3 +739,79 @@ async fn five_hundred_channels_on_one_connection() {
     }
     assert_eq!(channels.len(), 500);
 }
+
+#[tokio::test]
+async fn unacknowledged_messages_return_when_the_connection_closes() {
+    let server = TestServer::start().await;
+    let (c, ch) = server.channel().await;
+    declare(&ch, "q").await;
+    publish_n(&ch, "q", 2).await;
+    let mut consumer = ch
+        .basic_consume(
+            "q",
+            "c",
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    next(&mut consumer).await;
+    next(&mut consumer).await;
+    c.close(200, "bye").await.unwrap();
+    let (_c2, ch2) = server.channel().await;
+    for expected in ["0", "1"] {
+        let got = ch2
+            .basic_get("q", BasicGetOptions { no_ack: true })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(body(&got.delivery), expected);
+        assert!(got.delivery.redelivered);
+    }
+}
+
+#[tokio::test]
+async fn cancel_notification_only_for_clients_that_ask() {
+    use warren_codec::{BasicConsume, Method, ShortString};
+    let server = TestServer::start().await;
+    let (_c, ch) = server.channel().await;
+    for q in ["told", "untold"] {
+        declare(&ch, q).await;
+    }
+    let mut told = warren_tests::RawClient::open(server.addr, 0, true).await;
+    let mut untold =
+        warren_tests::RawClient::open_with_capabilities(server.addr, 0, true, &[]).await;
+    for (client, queue) in [(&mut told, "told"), (&mut untold, "untold")] {
+        client
+            .send(
+                1,
+                BasicConsume {
+                    queue: ShortString::try_from(queue).unwrap(),
+                    consumer_tag: ShortString::from_static("c"),
+                    ..Default::default()
+                },
+            )
+            .await;
+        assert!(matches!(
+            client.method().await,
+            Some((1, Method::BasicConsumeOk(_)))
+        ));
+    }
+    ch.queue_delete("told", QueueDeleteOptions::default())
+        .await
+        .unwrap();
+    ch.queue_delete("untold", QueueDeleteOptions::default())
+        .await
+        .unwrap();
+    let cancel = told.method().await;
+    assert!(
+        matches!(cancel, Some((1, Method::BasicCancel(ref c))) if c.consumer_tag == "c" && c.no_wait),
+        "{cancel:?}"
+    );
+    // The other client hears nothing; a heartbeat-free ping shows the channel is still fine.
+    untold.send(1, warren_codec::BasicQos::default()).await;
+    assert!(matches!(
+        untold.method().await,
+        Some((1, Method::BasicQosOk(_)))
+    ));
+}

@@ -327,6 +327,18 @@ async fn reserved_names_and_the_default_exchange_are_403() {
         reply_text(&e),
         "ACCESS_REFUSED - operation not permitted on the default exchange"
     );
+    let ch = c.create_channel().await.unwrap();
+    let e = ch
+        .exchange_delete("", ExchangeDeleteOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(reply_code(&e), 403);
+    let ch = c.create_channel().await.unwrap();
+    let e = ch
+        .queue_unbind(&q, "", "k", FieldTable::default())
+        .await
+        .unwrap_err();
+    assert_eq!(reply_code(&e), 403);
     // Redeclaring amq.direct as it is succeeds, as in RabbitMQ.
     let ch = c.create_channel().await.unwrap();
     ch.exchange_declare(

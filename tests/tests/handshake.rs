@@ -214,3 +214,26 @@ async fn guest_is_refused_from_a_non_loopback_address() {
     };
     assert!(!users.authenticate(&guest, false));
 }
+
+#[tokio::test]
+async fn wrong_password_just_closes_the_socket_for_clients_that_do_not_ask() {
+    let server = TestServer::start().await;
+    let mut c = RawClient::connect(server.addr).await;
+    c.send_bytes(&PROTOCOL_HEADER).await;
+    c.method().await;
+    c.send(
+        0,
+        ConnectionStartOk {
+            mechanism: ShortString::from_static("PLAIN"),
+            response: LongString::from("\0guest\0wrong"),
+            locale: ShortString::from_static("en_US"),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        c.read_to_end().await,
+        b"",
+        "no frame, just the end of the stream"
+    );
+}

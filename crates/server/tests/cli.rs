@@ -119,8 +119,18 @@ fn read_close_code(stream: &mut TcpStream) -> Option<u16> {
 
 #[test]
 fn sigterm_closes_clients_with_320_and_exits_0() {
+    stop_with_signal(15);
+}
+
+#[test]
+fn sigint_closes_clients_with_320_and_exits_0() {
+    stop_with_signal(2);
+}
+
+fn stop_with_signal(signal: i32) {
     let port = free_port();
-    let data = std::env::temp_dir().join(format!("warren-cli-data-{}", std::process::id()));
+    let data =
+        std::env::temp_dir().join(format!("warren-cli-data-{}-{signal}", std::process::id()));
     let mut child = warren()
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(&data)
@@ -137,7 +147,7 @@ fn sigterm_closes_clients_with_320_and_exits_0() {
     }
     let mut stream = stream.expect("warren listens");
     handshake(&mut stream);
-    send_signal(child.id(), 15);
+    send_signal(child.id(), signal);
     assert_eq!(read_close_code(&mut stream), Some(320));
     // Answer close-ok so the server can finish.
     stream
