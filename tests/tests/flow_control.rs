@@ -19,7 +19,7 @@ async fn publishers_are_blocked_above_the_watermark_and_unblocked_below() {
     .await
     .unwrap();
 
-    let mut publisher = RawClient::open(server.addr, 0, true).await;
+    let mut publisher = RawClient::open(server.addr, 1, true).await;
     let body = vec![1u8; 10_000];
     for _ in 0..15 {
         publisher.publish(1, "", "backlog", &body).await;
@@ -46,6 +46,19 @@ async fn publishers_are_blocked_above_the_watermark_and_unblocked_below() {
         "{} queued",
         q.message_count()
     );
+
+    // Blocked for longer than two heartbeat intervals: the server keeps
+    // sending heartbeats and does not take the unread client for dead.
+    let start = std::time::Instant::now();
+    let mut heartbeats = 0;
+    while start.elapsed() < Duration::from_millis(2500) {
+        match tokio::time::timeout(Duration::from_millis(600), publisher.frame()).await {
+            Ok(Some(Frame::Heartbeat)) => heartbeats += 1,
+            Ok(other) => panic!("unexpected while blocked: {other:?}"),
+            Err(_) => {}
+        }
+    }
+    assert!(heartbeats >= 2, "{heartbeats} heartbeats while blocked");
 
     // Draining the queue clears the alarm: the rest goes through.
     ch.queue_purge("backlog", QueuePurgeOptions::default())

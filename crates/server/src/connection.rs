@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use warren_broker::{ConnEvent, DeliveryPort, Outbox, Session};
 use warren_codec::{Method, ReplyCode};
-use warren_protocol::{Connection, Event};
+use warren_protocol::{Connection, Event, Publish};
 
 use crate::server::Shared;
 
@@ -72,6 +72,8 @@ pub async fn serve<S>(
     let mut peer_closed = false;
     let mut user = String::new();
     let mut vhost_name = String::new();
+    // A publish held back by the memory alarm; while set, input is not read.
+    let mut held: Option<Publish> = None;
 
     debug!(%peer, "connection accepted");
     loop {
@@ -79,19 +81,33 @@ pub async fn serve<S>(
         let context = EventContext {
             shared: &shared,
             port: &port,
-            outgoing: &outgoing,
             peer,
         };
-        while let Some(event) = conn.next_event(&mut input, now) {
-            handle_event(
-                event,
-                &mut conn,
-                &mut session,
-                &context,
-                &mut user,
-                &mut vhost_name,
-            )
-            .await;
+        while held.is_none() {
+            let Some(event) = conn.next_event(&mut input, now) else {
+                break;
+            };
+            match event {
+                Event::Publish(publish) if session.is_some() && shared.broker.memory.is_over() => {
+                    // RabbitMQ's memory alarm: hold the publish and stop
+                    // reading this connection until consumers bring usage
+                    // back under the watermark.
+                    warn!(%peer, user, used = shared.broker.memory.used(), "memory alarm: publisher blocked");
+                    conn.block("low on memory", now);
+                    held = Some(publish);
+                }
+                event => {
+                    handle_event(
+                        event,
+                        &mut conn,
+                        &mut session,
+                        &context,
+                        &mut user,
+                        &mut vhost_name,
+                    )
+                    .await
+                }
+            }
         }
         if let Some(session) = &mut session {
             session.flush_confirms(&mut ConnOutbox {
@@ -107,7 +123,7 @@ pub async fn serve<S>(
             input.reserve(READ_CHUNK);
         }
         tokio::select! {
-            read = reader.read_buf(&mut input) => match read {
+            read = reader.read_buf(&mut input), if held.is_none() => match read {
                 Ok(0) | Err(_) => {
                     if conn.is_open() {
                         info!(%peer, user, "client closed the TCP connection without connection.close");
@@ -130,7 +146,22 @@ pub async fn serve<S>(
                     session.events_drained();
                 }
             },
-            _ = sleep_until(deadline) => conn.handle_timeout(std::time::Instant::now()),
+            _ = shared.broker.memory.wait_below(), if held.is_some() => {
+                let now = std::time::Instant::now();
+                conn.unblock(now);
+                if let Some(publish) = held.take() {
+                    let context = EventContext { shared: &shared, port: &port, peer };
+                    handle_event(Event::Publish(publish), &mut conn, &mut session, &context, &mut user, &mut vhost_name).await;
+                }
+            },
+            _ = sleep_until(deadline) => {
+                let now = std::time::Instant::now();
+                if held.is_some() {
+                    // Its heartbeats wait unread in the socket: not silent.
+                    conn.received_bytes(now);
+                }
+                conn.handle_timeout(now);
+            },
             _ = shutdown.changed() => {
                 conn.close(ReplyCode::ConnectionForced, "broker forced connection closure with reason 'shutdown'", std::time::Instant::now());
             }
@@ -179,7 +210,6 @@ async fn sleep_until(deadline: Option<Instant>) {
 struct EventContext<'a> {
     shared: &'a Shared,
     port: &'a Arc<DeliveryPort>,
-    outgoing: &'a Outgoing,
     peer: SocketAddr,
 }
 
@@ -191,12 +221,7 @@ async fn handle_event(
     user: &mut String,
     vhost_name: &mut String,
 ) {
-    let EventContext {
-        shared,
-        port,
-        outgoing,
-        peer,
-    } = *context;
+    let EventContext { shared, port, peer } = *context;
     let now = std::time::Instant::now();
     match event {
         Event::Opened { user: u, vhost } => {
@@ -237,16 +262,6 @@ async fn handle_event(
         }
         Event::Publish(publish) => {
             let Some(session) = session else { return };
-            let memory = &shared.broker.memory;
-            if memory.is_over() {
-                // RabbitMQ's memory alarm: stop reading this publisher until
-                // consumers bring usage back under the watermark.
-                warn!(%peer, user, used = memory.used(), "memory alarm: publisher blocked");
-                conn.block("low on memory", now);
-                outgoing.flush(conn).await;
-                memory.wait_below().await;
-                conn.unblock(std::time::Instant::now());
-            }
             let channel = publish.channel;
             let result = session
                 .publish(publish, &mut ConnOutbox { conn, now })
