@@ -1,13 +1,14 @@
-//! Fanout: every binding gets every message.
+//! Fanout: every binding gets every message. Its list of bindings also
+//! serves the headers exchange, which tests each one.
 
 use super::Binding;
 
 #[derive(Default)]
-pub struct FanoutRouter {
+pub struct BindingList {
     pub bindings: Vec<Binding>,
 }
 
-impl FanoutRouter {
+impl BindingList {
     pub fn bind(&mut self, binding: Binding) -> bool {
         if self.bindings.iter().any(|b| b.same(&binding)) {
             return false;

@@ -3,11 +3,12 @@
 
 use warren_codec::{FieldTable, FieldValue};
 
+use super::fanout::BindingList;
 use super::{Binding, Destination};
 
 #[derive(Default)]
 pub struct HeadersRouter {
-    bindings: Vec<Binding>,
+    list: BindingList,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -79,21 +80,15 @@ fn matches(arguments: &FieldTable, headers: Option<&FieldTable>) -> bool {
 
 impl HeadersRouter {
     pub fn bind(&mut self, binding: Binding) -> bool {
-        if self.bindings.iter().any(|b| b.same(&binding)) {
-            return false;
-        }
-        self.bindings.push(binding);
-        true
+        self.list.bind(binding)
     }
 
     pub fn unbind(&mut self, binding: &Binding) -> bool {
-        let before = self.bindings.len();
-        self.bindings.retain(|b| !b.same(binding));
-        before != self.bindings.len()
+        self.list.unbind(binding)
     }
 
     pub fn route(&self, headers: Option<&FieldTable>, out: &mut Vec<Destination>) {
-        for binding in &self.bindings {
+        for binding in &self.list.bindings {
             if matches(&binding.arguments, headers) {
                 out.push(binding.destination.clone());
             }
@@ -101,11 +96,11 @@ impl HeadersRouter {
     }
 
     pub fn bindings(&self) -> Vec<Binding> {
-        self.bindings.clone()
+        self.list.bindings.clone()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.bindings.is_empty()
+        self.list.bindings.is_empty()
     }
 }
 

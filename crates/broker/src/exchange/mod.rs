@@ -90,7 +90,7 @@ impl Binding {
 /// An exchange type's binding index.
 enum Router {
     Direct(direct::DirectRouter),
-    Fanout(fanout::FanoutRouter),
+    Fanout(fanout::BindingList),
     Topic(topic::TopicRouter),
     Headers(headers::HeadersRouter),
 }
