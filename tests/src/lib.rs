@@ -64,6 +64,17 @@ pub async fn connect(uri: &str) -> lapin::Result<Connection> {
     Connection::connect(uri, properties).await
 }
 
+/// queue.declare with passive set: the queue's counts, or 404/405.
+pub async fn passive_declare(channel: &Channel, queue: &str) -> lapin::Result<lapin::Queue> {
+    let options = lapin::options::QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    channel
+        .queue_declare(queue, options, lapin::types::FieldTable::default())
+        .await
+}
+
 /// The reply code of a lapin error that closed a channel or connection.
 pub fn reply_code(error: &lapin::Error) -> u16 {
     match error {

@@ -8,7 +8,8 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Consumer};
 use std::time::Duration;
 use warren_tests::{
-    reply_code, reply_text, watch_channel_error, watch_connection_error, TestServer,
+    passive_declare, reply_code, reply_text, watch_channel_error, watch_connection_error,
+    TestServer,
 };
 
 async fn declare(ch: &Channel, name: &str) {
@@ -30,16 +31,7 @@ async fn publish_n(ch: &Channel, queue: &str, n: usize) {
         .unwrap();
     }
     // A synchronous round trip after the publishes: they have all arrived.
-    ch.queue_declare(
-        queue,
-        QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
+    passive_declare(&ch, queue).await.unwrap();
 }
 
 async fn next(consumer: &mut Consumer) -> Delivery {
@@ -86,17 +78,7 @@ async fn consume_with_manual_ack_in_order() {
         assert_eq!(d.delivery_tag, i as u64 + 1);
         d.ack(BasicAckOptions::default()).await.unwrap();
     }
-    let q = ch
-        .queue_declare(
-            "q",
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let q = passive_declare(&ch, "q").await.unwrap();
     assert_eq!(q.message_count(), 0);
 }
 

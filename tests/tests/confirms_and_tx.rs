@@ -6,7 +6,7 @@ use lapin::publisher_confirm::Confirmation;
 use lapin::types::FieldTable;
 use lapin::BasicProperties;
 use std::time::Duration;
-use warren_tests::{reply_code, reply_text, TestServer};
+use warren_tests::{passive_declare, reply_code, reply_text, TestServer};
 
 #[tokio::test]
 async fn every_publish_is_confirmed() {
@@ -36,17 +36,7 @@ async fn every_publish_is_confirmed() {
     for confirm in pending {
         assert!(matches!(confirm.await.unwrap(), Confirmation::Ack(None)));
     }
-    let q = ch
-        .queue_declare(
-            "q",
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let q = passive_declare(&ch, "q").await.unwrap();
     assert_eq!(q.message_count(), 500);
 }
 
@@ -67,17 +57,7 @@ async fn tx_commit_publishes_and_rollback_discards() {
     )
     .await
     .unwrap();
-    let q = ch
-        .queue_declare(
-            "q",
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let q = passive_declare(&ch, "q").await.unwrap();
     assert_eq!(q.message_count(), 0, "held until commit");
     ch.tx_commit().await.unwrap();
     ch.basic_publish(
@@ -90,17 +70,7 @@ async fn tx_commit_publishes_and_rollback_discards() {
     .await
     .unwrap();
     ch.tx_rollback().await.unwrap();
-    let q = ch
-        .queue_declare(
-            "q",
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let q = passive_declare(&ch, "q").await.unwrap();
     assert_eq!(q.message_count(), 1);
 }
 

@@ -5,7 +5,7 @@ use lapin::options::*;
 use lapin::types::FieldTable;
 use std::time::Duration;
 use warren_codec::*;
-use warren_tests::{RawClient, TestServer};
+use warren_tests::{passive_declare, RawClient, TestServer};
 
 #[tokio::test]
 async fn publishers_are_blocked_above_the_watermark_and_unblocked_below() {
@@ -30,17 +30,7 @@ async fn publishers_are_blocked_above_the_watermark_and_unblocked_below() {
         matches!(blocked, Some((0, Method::ConnectionBlocked(ref b))) if b.reason == "low on memory"),
         "{blocked:?}"
     );
-    let q = ch
-        .queue_declare(
-            "backlog",
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let q = passive_declare(&ch, "backlog").await.unwrap();
     assert!(
         q.message_count() >= 10 && q.message_count() < 15,
         "{} queued",
@@ -70,17 +60,7 @@ async fn publishers_are_blocked_above_the_watermark_and_unblocked_below() {
         "{unblocked:?}"
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let q = ch
-        .queue_declare(
-            "backlog",
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let q = passive_declare(&ch, "backlog").await.unwrap();
     assert!(
         q.message_count() >= 1,
         "held publishes arrive after the alarm"

@@ -5,7 +5,7 @@ use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::BasicProperties;
 use std::time::Duration;
-use warren_tests::{reply_code, reply_text, TestServer};
+use warren_tests::{passive_declare, reply_code, reply_text, TestServer};
 
 async fn publish_to(ch: &lapin::Channel, queue: &str, n: usize) {
     ch.confirm_select(ConfirmSelectOptions::default())
@@ -48,17 +48,7 @@ async fn declare_ok_carries_counts_and_server_names_look_like_rabbitmqs() {
         .await
         .unwrap();
     let (_c2, ch2) = server.channel().await;
-    let again = ch2
-        .queue_declare(
-            &name,
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let again = passive_declare(&ch2, &name).await.unwrap();
     assert_eq!(again.consumer_count(), 1);
     let q2 = ch2
         .queue_declare(
@@ -85,17 +75,7 @@ async fn declare_ok_carries_counts_and_server_names_look_like_rabbitmqs() {
 async fn passive_declare_of_a_missing_queue_is_404() {
     let server = TestServer::start().await;
     let (_c, ch) = server.channel().await;
-    let e = ch
-        .queue_declare(
-            "nope",
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap_err();
+    let e = passive_declare(&ch, "nope").await.unwrap_err();
     assert_eq!(reply_code(&e), 404);
     assert_eq!(reply_text(&e), "NOT_FOUND - no queue 'nope' in vhost '/'");
 }
@@ -165,17 +145,7 @@ async fn exclusive_queues_belong_to_their_connection() {
     // Gone with its connection.
     let (_c3, ch3) = server.channel().await;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let e = ch3
-        .queue_declare(
-            "mine",
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap_err();
+    let e = passive_declare(&ch3, "mine").await.unwrap_err();
     assert_eq!(reply_code(&e), 404);
 }
 
@@ -214,30 +184,11 @@ async fn auto_delete_queue_goes_when_its_last_consumer_is_cancelled() {
     ch.basic_cancel("one", BasicCancelOptions::default())
         .await
         .unwrap();
-    ch.queue_declare(
-        "ad",
-        QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
+    passive_declare(&ch, "ad").await.unwrap();
     ch.basic_cancel("two", BasicCancelOptions::default())
         .await
         .unwrap();
-    let e = ch
-        .queue_declare(
-            "ad",
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap_err();
+    let e = passive_declare(&ch, "ad").await.unwrap_err();
     assert_eq!(reply_code(&e), 404);
 }
 
