@@ -31,7 +31,7 @@ async fn publish_n(ch: &Channel, queue: &str, n: usize) {
         .unwrap();
     }
     // A synchronous round trip after the publishes: they have all arrived.
-    passive_declare(&ch, queue).await.unwrap();
+    passive_declare(ch, queue).await.unwrap();
 }
 
 async fn next(consumer: &mut Consumer) -> Delivery {
