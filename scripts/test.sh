@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every test Warren has: formatting, lints, unit, property and integration tests.
+# Every test Warren has: formatting, lints, unit, property and integration
+# tests, and the interop suite with stock clients in other languages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +10,6 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
-echo "== pika smoke test (Python venv made by the script)"
-cargo build --locked -p warren
-bash interop/pika_smoke.sh target/debug/warren
+echo "== interop: stock clients in Python, Node, Java, Go, C and Rust (interop/run.sh)"
+bash interop/run.sh
 echo "== all tests passed"
