@@ -76,13 +76,18 @@ impl Users {
 impl Authenticator for Users {
     fn authenticate(&self, c: &Credentials, peer_is_loopback: bool) -> bool {
         let Some(user) = self.users.get(&c.username) else {
+            tracing::warn!(user = %c.username, "login refused: no such user");
             return false;
         };
         if self.loopback_only.contains(&c.username) && !peer_is_loopback {
             tracing::warn!(user = %c.username, "login refused: user can only connect via localhost");
             return false;
         }
-        digest(&user.salt, &c.password) == user.digest
+        let valid = digest(&user.salt, &c.password) == user.digest;
+        if !valid {
+            tracing::warn!(user = %c.username, "login refused: invalid credentials");
+        }
+        valid
     }
 
     fn vhost_access(&self, username: &str, vhost: &str) -> VhostAccess {
