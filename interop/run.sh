@@ -52,10 +52,9 @@ setup_debian() {
 }
 
 setup_java() {
-  local cp="/usr/share/java/rabbitmq-client.jar"
-  for jar in slf4j-api slf4j-nop slf4j-simple; do
-    [ -f "/usr/share/java/$jar.jar" ] && cp="$cp:/usr/share/java/$jar.jar" && break
-  done
+  # Debian's librabbitmq-client-java installs amqp-client.jar; it logs through slf4j.
+  local cp="/usr/share/java/amqp-client.jar:/usr/share/java/slf4j-api.jar"
+  [ -f /usr/share/java/slf4j-nop.jar ] && cp="$cp:/usr/share/java/slf4j-nop.jar"
   mkdir -p "$work/java" && javac -d "$work/java" -cp "$cp" "$here/java/Scenario.java" || return 1
   echo "$cp:$work/java" >"$work/java.classpath"
 }
