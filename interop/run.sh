@@ -7,7 +7,10 @@
 # (as root) Debian's Java client, Go client and amqp-tools. A client whose
 # runtime is missing counts as failed, never as skipped.
 #
-# Usage: interop/run.sh [CLIENT...]   (default: all)
+# With every client, the features × clients matrix in docs/compatibility.md
+# must match the results; `--update-docs` rewrites it.
+#
+# Usage: interop/run.sh [--update-docs] [CLIENT...]   (default: all)
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -121,6 +124,8 @@ missing_runtime() {
 # ---- main -------------------------------------------------------------------
 
 RESULTS=()
+update_docs=0
+if [ "${1:-}" = "--update-docs" ]; then update_docs=1; shift; fi
 wanted=("$@")
 want() { [ ${#wanted[@]} -eq 0 ] && return 0; local w; for w in "${wanted[@]}"; do [[ "$1" == $w* ]] && return 0; done; return 1; }
 
@@ -175,4 +180,16 @@ for row in "${RESULTS[@]}"; do
   [ "$failed" != 0 ] && status=1
 done
 [ ${#RESULTS[@]} -eq 0 ] && status=1
+
+# The matrix in docs/compatibility.md, from every client's output.
+if [ ${#wanted[@]} -eq 0 ]; then
+  clients=()
+  for row in "${RESULTS[@]}"; do clients+=("${row%%|*}"); done
+  if [ $update_docs = 1 ]; then
+    "$py" "$here/matrix.py" --update "$root/docs/compatibility.md" "$work" "${clients[@]}" || status=1
+  elif ! "$py" "$here/matrix.py" --check "$root/docs/compatibility.md" "$work" "${clients[@]}"; then
+    log "docs/compatibility.md: the matrix differs from these results; run interop/run.sh --update-docs"
+    status=1
+  fi
+fi
 exit $status
