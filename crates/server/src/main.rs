@@ -76,6 +76,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> ExitCode {
+    // Installed before the listeners open, so that an early signal is not
+    // the default (abrupt) one.
+    let signal = wait_for_signal();
     if let Err(e) = std::fs::create_dir_all(&config.data_dir) {
         eprintln!("warren: data directory {}: {e}", config.data_dir.display());
         return ExitCode::FAILURE;
@@ -88,23 +91,27 @@ async fn run(config: Config) -> ExitCode {
         }
     };
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "warren started");
-    wait_for_signal().await;
+    signal.await;
     tracing::info!("shutting down");
     server.shutdown().await;
     ExitCode::SUCCESS
 }
 
-async fn wait_for_signal() {
+/// Registers for SIGTERM and SIGINT now; the future resolves on either.
+fn wait_for_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = handlers else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }

@@ -91,6 +91,12 @@ fn free_port() -> u16 {
 
 /// Reads until a connection.close frame arrives; returns its reply code.
 fn read_close_code(stream: &mut TcpStream) -> Option<u16> {
+    read_until_method(stream, [0, 10, 0, 50])
+        .map(|payload| u16::from_be_bytes([payload[4], payload[5]]))
+}
+
+/// Reads frames until a method frame with these class and method ids; its payload.
+fn read_until_method(stream: &mut TcpStream, ids: [u8; 4]) -> Option<Vec<u8>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -108,11 +114,12 @@ fn read_close_code(stream: &mut TcpStream) -> Option<u16> {
                 break;
             }
             let payload = &buf[at + 7..at + 7 + size];
-            if buf[at] == 1 && payload[..4] == [0, 10, 0, 50] {
-                return Some(u16::from_be_bytes([payload[4], payload[5]]));
+            if buf[at] == 1 && payload[..4] == ids {
+                return Some(payload.to_vec());
             }
             at += 8 + size;
         }
+        buf.drain(..at);
     }
     None
 }
@@ -218,5 +225,9 @@ fn handshake(stream: &mut TcpStream) {
         }
         .into(),
     );
-    // connection.start, tune and open-ok are read by read_close_code later.
+    // Open, so that the shutdown has a connection.close to send.
+    assert!(
+        read_until_method(stream, [0, 10, 0, 41]).is_some(),
+        "connection.open-ok"
+    );
 }
