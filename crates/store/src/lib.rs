@@ -1,0 +1,14 @@
+//! Warren's embedded store (see docs/storage.md): message segments written by
+//! one thread with group commit, the definitions log, and recovery of both.
+
+mod codec;
+mod definitions;
+mod lock;
+mod messages;
+mod record;
+mod recovery;
+mod writer;
+
+pub use definitions::{Definition, DefinitionsLog};
+pub use lock::DirLock;
+pub use messages::{DurableMark, MessageStore, PublishRecord, Recovered, StoredMessage};

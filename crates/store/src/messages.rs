@@ -1,0 +1,139 @@
+//! The message store's handle: what publishers, queues and recovery use.
+
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Notify};
+
+use crate::writer::{self, Op};
+
+/// Records waiting for the writer; past this, publishers wait.
+const CHANNEL_CAPACITY: usize = 4096;
+
+/// A persistent message for the log, with the durable queues it went to.
+pub struct PublishRecord {
+    pub id: u64,
+    pub vhost: Bytes,
+    pub exchange: Bytes,
+    pub routing_key: Bytes,
+    pub queues: Vec<Bytes>,
+    pub header: Bytes,
+    pub body: Bytes,
+}
+
+/// A message read back at startup.
+#[derive(Debug, Clone)]
+pub struct StoredMessage {
+    pub id: u64,
+    pub exchange: Bytes,
+    pub routing_key: Bytes,
+    pub header: Bytes,
+    pub body: Bytes,
+}
+
+/// What the log held at startup.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// Messages by (vhost, queue), in publish order.
+    pub queues: HashMap<(Bytes, Bytes), Vec<StoredMessage>>,
+    /// Bytes dropped from torn or corrupt record tails.
+    pub dropped_bytes: u64,
+}
+
+/// How far a publisher's records are durable. One per channel: the writer
+/// raises `synced` (or `failed`) to the channel's sequence numbers after
+/// each group commit and rings the connection's bell.
+#[derive(Debug)]
+pub struct DurableMark {
+    synced: AtomicU64,
+    failed: AtomicU64,
+    bell: Arc<Notify>,
+}
+
+impl DurableMark {
+    pub fn new(bell: Arc<Notify>) -> Self {
+        DurableMark {
+            synced: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            bell,
+        }
+    }
+
+    /// Every record up to this sequence number is on disk.
+    pub fn synced(&self) -> u64 {
+        self.synced.load(Ordering::Acquire)
+    }
+
+    /// Records up to this sequence number could not be written.
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn advance(&self, seq: u64, ok: bool) {
+        let counter = if ok { &self.synced } else { &self.failed };
+        counter.fetch_max(seq, Ordering::AcqRel);
+        self.bell.notify_one();
+    }
+}
+
+pub struct MessageStore {
+    tx: mpsc::Sender<Op>,
+    next_id: AtomicU64,
+    failed: Arc<AtomicBool>,
+}
+
+impl MessageStore {
+    /// Recovers `dir/messages` and starts the writer thread.
+    pub fn open(dir: &Path) -> io::Result<(Arc<MessageStore>, Recovered)> {
+        let segments = dir.join("messages");
+        std::fs::create_dir_all(&segments)?;
+        let (recovered, state, next_id) = crate::recovery::recover(&segments)?;
+        let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let failed = Arc::new(AtomicBool::new(false));
+        writer::spawn(state, rx, failed.clone())?;
+        let store = MessageStore {
+            tx,
+            next_id: AtomicU64::new(next_id),
+            failed,
+        };
+        Ok((Arc::new(store), recovered))
+    }
+
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A write failed (disk full, say); publishes are refused until restart.
+    pub fn is_failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Queues the record; `mark` learns when it is durable. False if the
+    /// store has failed or stopped.
+    pub async fn publish(
+        &self,
+        record: PublishRecord,
+        mark: Option<(Arc<DurableMark>, u64)>,
+    ) -> bool {
+        !self.is_failed() && self.tx.send(Op::Publish { record, mark }).await.is_ok()
+    }
+
+    /// These messages left the queue for good.
+    pub async fn ack(&self, vhost: Bytes, queue: Bytes, ids: Vec<u64>) {
+        if !ids.is_empty() {
+            let _ = self.tx.send(Op::Ack { vhost, queue, ids }).await;
+        }
+    }
+
+    /// Returns once everything queued before is on disk (false if it could not be).
+    pub async fn sync(&self) -> bool {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Op::Sync(tx)).await.is_err() {
+            return false;
+        }
+        rx.await.unwrap_or(false)
+    }
+}
