@@ -10,9 +10,25 @@ use tokio::net::TcpStream;
 use warren::{Config, Server};
 use warren_codec::*;
 
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// A data directory of its own for each test server.
+pub fn fresh_data_dir() -> std::path::PathBuf {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("warren-test-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
 /// A Warren server for one test.
 pub struct TestServer {
     pub addr: SocketAddr,
+    data_dir: std::path::PathBuf,
     /// The first TLS listener, if the test configured one.
     pub tls_addr: Option<SocketAddr>,
     server: Option<Server>,
@@ -26,9 +42,11 @@ impl TestServer {
     pub async fn start_with(configure: impl FnOnce(&mut Config)) -> TestServer {
         let mut config = Config::default();
         config.listeners.tcp = vec!["127.0.0.1:0".parse().unwrap()];
+        config.data_dir = fresh_data_dir();
         configure(&mut config);
         let server = Server::start(&config).await.expect("server starts");
         TestServer {
+            data_dir: config.data_dir.clone(),
             addr: server.tcp_addrs[0],
             tls_addr: server.tls_addrs.first().copied(),
             server: Some(server),

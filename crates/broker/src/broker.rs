@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::memory::MemoryMonitor;
+use crate::storage::Storage;
 use crate::vhost::VHost;
 
 /// Identifies a connection to the queues it owns (exclusive) or consumes from.
@@ -14,16 +15,19 @@ pub struct Broker {
     vhosts: DashMap<String, Arc<VHost>>,
     next_connection: AtomicU64,
     pub memory: Arc<MemoryMonitor>,
+    /// The data directory; `None` keeps everything in memory.
+    pub storage: Option<Arc<Storage>>,
 }
 
 impl Broker {
     /// A broker whose queues may hold `memory_limit` bytes of messages
     /// before publishers are held back (0: no limit).
-    pub fn new(memory_limit: usize) -> Arc<Broker> {
+    pub fn new(memory_limit: usize, storage: Option<Arc<Storage>>) -> Arc<Broker> {
         Arc::new(Broker {
             vhosts: DashMap::new(),
             next_connection: AtomicU64::new(0),
             memory: Arc::new(MemoryMonitor::new(memory_limit)),
+            storage,
         })
     }
 
@@ -31,7 +35,7 @@ impl Broker {
     pub fn add_vhost(&self, name: &str) -> Arc<VHost> {
         self.vhosts
             .entry(name.to_string())
-            .or_insert_with(|| VHost::new(name, self.memory.clone()))
+            .or_insert_with(|| VHost::new(name, self.memory.clone(), self.storage.clone()))
             .clone()
     }
 

@@ -14,6 +14,7 @@ mod message;
 mod names;
 mod queue;
 mod session;
+mod storage;
 mod vhost;
 
 pub use broker::{Broker, ConnectionId};
@@ -22,4 +23,5 @@ pub use memory::{default_limit as default_memory_limit, MemoryMonitor};
 pub use message::Message;
 pub use queue::{ConnEvent, DeliveryPort, QueueHandle};
 pub use session::{Outbox, Session};
+pub use storage::{Restored, Storage};
 pub use vhost::VHost;

@@ -12,6 +12,9 @@ pub struct Message {
     /// The content header's payload as published, sent on unchanged.
     pub header: Bytes,
     pub body: Bytes,
+    /// Its id in the message store, for the copies held by durable queues
+    /// (which write an ack record when it leaves them).
+    pub stored: Option<u64>,
 }
 
 impl Message {

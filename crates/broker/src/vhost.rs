@@ -10,8 +10,12 @@ use crate::broker::ConnectionId;
 use crate::errors::{self, resource};
 use crate::exchange::{Binding, Destination, Exchange, ExchangeKind};
 use crate::memory::MemoryMonitor;
+use crate::message::Message;
 use crate::names;
 use crate::queue::{DeleteRefused, QueueHandle};
+use crate::queue::{Persistence, QueueConfig};
+use crate::storage::{bytes, Storage};
+use warren_store::Definition;
 
 /// The exchanges every vhost starts with (the default exchange is "").
 const PREDECLARED: [(&str, ExchangeKind); 6] = [
@@ -31,6 +35,7 @@ pub struct VHost {
     /// that check-then-act sequences on them are atomic.
     ddl: tokio::sync::Mutex<()>,
     memory: Arc<MemoryMonitor>,
+    pub(crate) storage: Option<Arc<Storage>>,
 }
 
 fn bool_text(b: bool) -> String {
@@ -38,13 +43,18 @@ fn bool_text(b: bool) -> String {
 }
 
 impl VHost {
-    pub fn new(name: &str, memory: Arc<MemoryMonitor>) -> Arc<VHost> {
+    pub fn new(
+        name: &str,
+        memory: Arc<MemoryMonitor>,
+        storage: Option<Arc<Storage>>,
+    ) -> Arc<VHost> {
         let vhost = VHost {
             name: name.to_string(),
             exchanges: DashMap::new(),
             queues: DashMap::new(),
             ddl: tokio::sync::Mutex::new(()),
             memory,
+            storage,
         };
         for (name, kind) in PREDECLARED {
             let name = ShortString::from_static(name);
@@ -144,6 +154,16 @@ impl VHost {
         );
         self.exchanges
             .insert(d.exchange.clone(), Arc::new(exchange));
+        if d.durable {
+            self.record(Definition::Exchange {
+                vhost: bytes(&self.name),
+                name: d.exchange.to_bytes(),
+                kind: bytes(&kind.name()),
+                auto_delete: d.auto_delete,
+                internal: d.internal,
+                arguments: d.arguments.as_bytes().clone(),
+            });
+        }
         Ok(())
     }
 
@@ -180,7 +200,14 @@ impl VHost {
 
     /// Removes an exchange and the bindings that lead to it.
     fn remove_exchange(&self, name: &ShortString) {
-        self.exchanges.remove(name);
+        if let Some((_, exchange)) = self.exchanges.remove(name) {
+            if exchange.durable {
+                self.record(Definition::DeleteExchange {
+                    vhost: bytes(&self.name),
+                    name: name.to_bytes(),
+                });
+            }
+        }
         self.unbind_everywhere(&Destination::Exchange(name.clone()));
     }
 
@@ -253,15 +280,22 @@ impl VHost {
             let (messages, consumers) = existing.stats().await;
             return Ok((existing, messages, consumers));
         }
-        let owner = d.exclusive.then_some(conn);
-        let queue = QueueHandle::start(
-            name.clone(),
-            d.durable,
-            d.auto_delete,
-            owner,
-            d.arguments.clone(),
-            self.memory.clone(),
-        );
+        let config = QueueConfig {
+            name: name.clone(),
+            durable: d.durable,
+            auto_delete: d.auto_delete,
+            owner: d.exclusive.then_some(conn),
+            arguments: d.arguments.clone(),
+        };
+        if config.is_persistent() {
+            self.record(Definition::Queue {
+                vhost: bytes(&self.name),
+                name: name.to_bytes(),
+                auto_delete: d.auto_delete,
+                arguments: d.arguments.as_bytes().clone(),
+            });
+        }
+        let queue = self.start_queue(config, Vec::new());
         self.queues.insert(name, queue.clone());
         Ok((queue, 0, 0))
     }
@@ -300,6 +334,12 @@ impl VHost {
     }
 
     fn forget_queue(&self, queue: &Arc<QueueHandle>) {
+        if queue.is_persistent() {
+            self.record(Definition::DeleteQueue {
+                vhost: bytes(&self.name),
+                name: queue.name.to_bytes(),
+            });
+        }
         self.queues
             .remove_if(&queue.name, |_, q| Arc::ptr_eq(q, queue));
         self.unbind_everywhere(&Destination::Queue(queue.clone()));
@@ -363,11 +403,15 @@ impl VHost {
         let source = self.binding_source(exchange)?;
         let queue = self.find_queue(queue, conn)?;
         Self::check_binding_arguments(&source, &arguments)?;
-        source.bind(Binding {
+        let durable = source.durable && queue.is_persistent();
+        let binding = Binding {
             destination: Destination::Queue(queue),
             routing_key,
             arguments,
-        });
+        };
+        if source.bind(binding.clone()) && durable {
+            self.record(self.binding_definition(&source.name, &binding, true));
+        }
         Ok(())
     }
 
@@ -382,11 +426,16 @@ impl VHost {
         let _ddl = self.ddl.lock().await;
         let source = self.binding_source(exchange)?;
         let queue = self.find_queue(queue, conn)?;
-        if source.unbind(&Binding {
+        let durable = source.durable && queue.is_persistent();
+        let binding = Binding {
             destination: Destination::Queue(queue),
             routing_key,
             arguments,
-        }) {
+        };
+        if source.unbind(&binding) {
+            if durable {
+                self.record(self.binding_definition(&source.name, &binding, false));
+            }
             self.auto_delete_if_unused(&source);
         }
         Ok(())
@@ -404,13 +453,19 @@ impl VHost {
         if destination.is_empty() {
             return Err(errors::default_exchange());
         }
-        self.find_exchange(destination)?;
+        let destination_exchange = self.find_exchange(destination)?;
         Self::check_binding_arguments(&source_exchange, &arguments)?;
-        source_exchange.bind(Binding {
+        let binding = Binding {
             destination: Destination::Exchange(destination.clone()),
             routing_key,
             arguments,
-        });
+        };
+        if source_exchange.bind(binding.clone())
+            && source_exchange.durable
+            && destination_exchange.durable
+        {
+            self.record(self.binding_definition(&source_exchange.name, &binding, true));
+        }
         Ok(())
     }
 
@@ -426,16 +481,138 @@ impl VHost {
         if destination.is_empty() {
             return Err(errors::default_exchange());
         }
-        self.find_exchange(destination)?;
+        let destination_exchange = self.find_exchange(destination)?;
         let binding = Binding {
             destination: Destination::Exchange(destination.clone()),
             routing_key,
             arguments,
         };
         if source_exchange.unbind(&binding) {
+            if source_exchange.durable && destination_exchange.durable {
+                self.record(self.binding_definition(&source_exchange.name, &binding, false));
+            }
             self.auto_delete_if_unused(&source_exchange);
         }
         Ok(())
+    }
+
+    // ---- durability --------------------------------------------------------
+
+    fn record(&self, definition: Definition) {
+        if let Some(storage) = &self.storage {
+            storage.record(definition);
+        }
+    }
+
+    fn binding_definition(
+        &self,
+        source: &ShortString,
+        binding: &Binding,
+        bind: bool,
+    ) -> Definition {
+        let (destination, to_exchange) = match &binding.destination {
+            Destination::Queue(q) => (q.name.to_bytes(), false),
+            Destination::Exchange(e) => (e.to_bytes(), true),
+        };
+        let (vhost, source) = (bytes(&self.name), source.to_bytes());
+        let (routing_key, arguments) = (
+            binding.routing_key.to_bytes(),
+            binding.arguments.as_bytes().clone(),
+        );
+        if bind {
+            Definition::Binding {
+                vhost,
+                source,
+                destination,
+                to_exchange,
+                routing_key,
+                arguments,
+            }
+        } else {
+            Definition::Unbinding {
+                vhost,
+                source,
+                destination,
+                to_exchange,
+                routing_key,
+                arguments,
+            }
+        }
+    }
+
+    /// Starts a queue's task; durable, non-exclusive queues write to the store.
+    fn start_queue(&self, config: QueueConfig, initial: Vec<Message>) -> Arc<QueueHandle> {
+        let persistence = match &self.storage {
+            Some(storage) if config.is_persistent() => Some(Persistence {
+                store: storage.messages.clone(),
+                vhost: bytes(&self.name),
+            }),
+            _ => None,
+        };
+        QueueHandle::start(config, self.memory.clone(), persistence, initial)
+    }
+
+    /// A durable exchange from the definitions log.
+    pub fn restore_exchange(
+        &self,
+        name: ShortString,
+        kind: ExchangeKind,
+        auto_delete: bool,
+        internal: bool,
+        arguments: FieldTable,
+    ) {
+        let exchange = Exchange::new(name.clone(), kind, true, auto_delete, internal, arguments);
+        self.exchanges.insert(name, Arc::new(exchange));
+    }
+
+    /// A durable queue from the definitions log, with its stored messages.
+    pub fn restore_queue(
+        &self,
+        name: ShortString,
+        auto_delete: bool,
+        arguments: FieldTable,
+        messages: Vec<Message>,
+    ) {
+        let config = QueueConfig {
+            name: name.clone(),
+            durable: true,
+            auto_delete,
+            owner: None,
+            arguments,
+        };
+        let queue = self.start_queue(config, messages);
+        self.queues.insert(name, queue);
+    }
+
+    /// A durable binding from the definitions log; false if either end is missing.
+    pub fn restore_binding(
+        &self,
+        source: &ShortString,
+        destination: &ShortString,
+        to_exchange: bool,
+        routing_key: ShortString,
+        arguments: FieldTable,
+    ) -> bool {
+        let Some(source) = self.exchange(source) else {
+            return false;
+        };
+        let destination = if to_exchange {
+            match self.exchange(destination) {
+                Some(_) => Destination::Exchange(destination.clone()),
+                None => return false,
+            }
+        } else {
+            match self.queue(destination) {
+                Some(queue) => Destination::Queue(queue),
+                None => return false,
+            }
+        };
+        source.bind(Binding {
+            destination,
+            routing_key,
+            arguments,
+        });
+        true
     }
 
     // ---- routing -----------------------------------------------------------

@@ -119,6 +119,8 @@ pub async fn serve<S>(
             break;
         }
         let deadline = conn.next_timeout().map(Instant::from_std);
+        // Rung by the store when publishes of this connection are on disk.
+        let bell = session.as_ref().map(|s| s.bell());
         if input.capacity() - input.len() < READ_CHUNK / 4 {
             input.reserve(READ_CHUNK);
         }
@@ -154,6 +156,7 @@ pub async fn serve<S>(
                     handle_event(Event::Publish(publish), &mut conn, &mut session, &context, &mut user, &mut vhost_name).await;
                 }
             },
+            _ = ring(bell.as_deref()) => {}
             _ = sleep_until(deadline) => {
                 let now = std::time::Instant::now();
                 if held.is_some() {
@@ -197,6 +200,13 @@ pub async fn serve<S>(
 
 fn smallvec_one(id: u64) -> smallvec::SmallVec<[u64; 4]> {
     smallvec::smallvec![id]
+}
+
+async fn ring(bell: Option<&tokio::sync::Notify>) {
+    match bell {
+        Some(bell) => bell.notified().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

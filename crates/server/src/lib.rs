@@ -3,6 +3,7 @@
 
 pub mod config;
 mod connection;
+mod restore;
 mod server;
 mod tls;
 pub mod users;

@@ -29,6 +29,7 @@ pub struct Server {
     /// Closed when every task holding a clone has ended.
     alive: mpsc::Receiver<()>,
     alive_tx: Option<mpsc::Sender<()>>,
+    broker: Arc<Broker>,
 }
 
 /// The capabilities RabbitMQ announces, in its order; all implemented.
@@ -71,10 +72,7 @@ impl Server {
             0 => warren_broker::default_memory_limit(limits.memory_high_watermark),
             bytes => bytes,
         };
-        let broker = Broker::new(memory_limit);
-        for vhost in &config.vhosts {
-            broker.add_vhost(vhost);
-        }
+        let broker = crate::restore::open(memory_limit, &config.data_dir, &config.vhosts).await?;
         let shared = Arc::new(Shared {
             broker,
             users: Arc::new(Users::from_config(config)),
@@ -100,6 +98,7 @@ impl Server {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (alive_tx, alive) = mpsc::channel(1);
         let mut server = Server {
+            broker: shared.broker.clone(),
             tcp_addrs: Vec::new(),
             tls_addrs: Vec::new(),
             shutdown,
@@ -142,6 +141,10 @@ impl Server {
         let _ = self.shutdown.send(true);
         self.alive_tx = None;
         let _ = tokio::time::timeout(Duration::from_secs(10), self.alive.recv()).await;
+        // Acks written while connections closed reach the disk before exit.
+        if let Some(storage) = &self.broker.storage {
+            storage.messages.sync().await;
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::{Arc, Weak};
 use tokio::sync::{mpsc, Notify};
 
 use super::port::Sent;
+use super::Persistence;
 use super::{
     Command, ConnEvent, ConsumeRefused, ConsumerSpec, DeleteRefused, Delivery, GetOk, QueueHandle,
 };
@@ -41,6 +42,10 @@ struct QueueState {
     memory: Arc<MemoryMonitor>,
     /// Bytes of the messages held (ready, requeued, unacknowledged).
     bytes: usize,
+    /// Set for durable queues when the broker has a store.
+    persistence: Option<Persistence>,
+    /// Store ids of messages that left, for the next ack record.
+    stored_gone: Vec<u64>,
     ready: VecDeque<Entry>,
     /// Rejected or recovered messages, to go out again before later ones
     /// (RabbitMQ puts them back in their original place).
@@ -59,19 +64,35 @@ pub(super) fn spawn(
     handle: Weak<QueueHandle>,
     wake: Arc<Notify>,
     memory: Arc<MemoryMonitor>,
+    persistence: Option<Persistence>,
+    initial: Vec<Message>,
     inbox: mpsc::Receiver<Command>,
 ) {
+    let bytes: usize = initial.iter().map(Message::size).sum();
+    memory.add(bytes);
+    let next_id = initial.len() as u64;
+    let ready = initial
+        .into_iter()
+        .enumerate()
+        .map(|(id, message)| Entry {
+            id: id as u64,
+            message,
+            redelivered: true,
+        })
+        .collect();
     let state = QueueState {
         handle,
         wake,
         memory,
-        bytes: 0,
-        ready: VecDeque::new(),
+        bytes,
+        persistence,
+        stored_gone: Vec::new(),
+        ready,
         requeued: BTreeMap::new(),
         unacked: HashMap::new(),
         consumers: Vec::new(),
         next_consumer: 0,
-        next_id: 0,
+        next_id,
         next_serial: 0,
         had_consumers: false,
         deleted: false,
@@ -97,10 +118,27 @@ impl QueueState {
                     Err(_) => break,
                 }
             }
+            self.write_acks().await;
             if self.deleted {
                 break;
             }
             self.deliver();
+            self.write_acks().await;
+        }
+    }
+
+    /// Tells the store which stored messages left this queue for good.
+    async fn write_acks(&mut self) {
+        if let Some(p) = &self.persistence {
+            if !self.stored_gone.is_empty() {
+                let ids = std::mem::take(&mut self.stored_gone);
+                let name = self
+                    .handle
+                    .upgrade()
+                    .map(|h| h.name.to_bytes())
+                    .unwrap_or_default();
+                p.store.ack(p.vhost.clone(), name, ids).await;
+            }
         }
     }
 
@@ -200,16 +238,7 @@ impl QueueState {
             }
             Command::Purge(reply) => {
                 let count = self.ready_count();
-                let purged: usize = self
-                    .ready
-                    .iter()
-                    .chain(self.requeued.values())
-                    .map(|e| e.message.size())
-                    .sum();
-                self.ready.clear();
-                self.requeued.clear();
-                self.bytes -= purged;
-                self.memory.sub(purged);
+                self.forget_ready();
                 let _ = reply.send(count);
             }
             Command::Stats(reply) => {
@@ -235,11 +264,23 @@ impl QueueState {
                     });
                 }
                 let count = self.ready_count();
-                self.memory.sub(self.bytes);
-                self.bytes = 0;
+                self.forget_ready();
+                let unacked: Vec<Unacked> = self.unacked.drain().map(|(_, u)| u).collect();
+                for u in unacked {
+                    self.forget(&u.entry);
+                }
                 self.deleted = true;
                 let _ = reply.send(Ok(count));
             }
+        }
+    }
+
+    /// Every ready message leaves (purge, delete).
+    fn forget_ready(&mut self) {
+        let ready = std::mem::take(&mut self.ready);
+        let requeued = std::mem::take(&mut self.requeued);
+        for entry in ready.iter().chain(requeued.values()) {
+            self.forget(entry);
         }
     }
 
@@ -247,6 +288,9 @@ impl QueueState {
     fn forget(&mut self, entry: &Entry) {
         self.bytes -= entry.message.size();
         self.memory.sub(entry.message.size());
+        if let (Some(id), Some(_)) = (entry.message.stored, &self.persistence) {
+            self.stored_gone.push(id);
+        }
     }
 
     /// Removes an unacknowledged message, returning it; frees its consumer's slot.

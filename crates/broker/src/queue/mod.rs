@@ -16,6 +16,8 @@ pub use port::{ChannelLimit, ConnEvent, Delivery, DeliveryPort};
 use crate::broker::ConnectionId;
 use crate::memory::MemoryMonitor;
 use crate::message::Message;
+use bytes::Bytes;
+use warren_store::MessageStore;
 
 /// How many commands a queue's inbox holds before senders wait.
 const INBOX_CAPACITY: usize = 1024;
@@ -86,6 +88,30 @@ pub(crate) enum Command {
     },
 }
 
+/// What a queue is, as declared.
+pub struct QueueConfig {
+    pub name: ShortString,
+    pub durable: bool,
+    pub auto_delete: bool,
+    /// The connection of an exclusive queue.
+    pub owner: Option<ConnectionId>,
+    pub arguments: FieldTable,
+}
+
+impl QueueConfig {
+    /// Durable and not exclusive: kept across restarts (exclusive queues go
+    /// with their connection anyway).
+    pub fn is_persistent(&self) -> bool {
+        self.durable && self.owner.is_none()
+    }
+}
+
+/// Where a persistent queue writes the ack records of stored messages.
+pub struct Persistence {
+    pub store: Arc<MessageStore>,
+    pub vhost: Bytes,
+}
+
 /// A queue's identity and its inbox.
 pub struct QueueHandle {
     pub name: ShortString,
@@ -106,16 +132,22 @@ impl std::fmt::Debug for QueueHandle {
 }
 
 impl QueueHandle {
-    /// Creates the queue and starts its task.
+    /// Creates the queue, with `initial` messages (recovered from the store,
+    /// so marked redelivered), and starts its task.
     pub fn start(
-        name: ShortString,
-        durable: bool,
-        auto_delete: bool,
-        owner: Option<ConnectionId>,
-        arguments: FieldTable,
+        config: QueueConfig,
         memory: Arc<MemoryMonitor>,
+        persistence: Option<Persistence>,
+        initial: Vec<Message>,
     ) -> Arc<QueueHandle> {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
+        let QueueConfig {
+            name,
+            durable,
+            auto_delete,
+            owner,
+            arguments,
+        } = config;
         let handle = Arc::new(QueueHandle {
             name,
             durable,
@@ -125,8 +157,20 @@ impl QueueHandle {
             tx,
             wake: Arc::new(Notify::new()),
         });
-        actor::spawn(Arc::downgrade(&handle), handle.wake.clone(), memory, rx);
+        actor::spawn(
+            Arc::downgrade(&handle),
+            handle.wake.clone(),
+            memory,
+            persistence,
+            initial,
+            rx,
+        );
         handle
+    }
+
+    /// Durable and not exclusive: its messages and definition are stored.
+    pub fn is_persistent(&self) -> bool {
+        self.durable && self.owner.is_none()
     }
 
     /// Wakes the queue to try its consumers again.

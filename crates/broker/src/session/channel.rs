@@ -11,6 +11,7 @@ use crate::errors;
 use crate::exchange::Exchange;
 use crate::message::Message;
 use crate::queue::{ChannelLimit, QueueHandle};
+use warren_store::DurableMark;
 
 /// A delivery (or get-ok) that awaits acknowledgement.
 #[derive(Clone)]
@@ -28,6 +29,7 @@ pub struct HeldPublish {
     pub message: Message,
     pub headers: Option<FieldTable>,
     pub mandatory: bool,
+    pub persistent: bool,
 }
 
 /// An acknowledgement held until tx.commit: `None` acks, `Some(requeue)` rejects.
@@ -54,14 +56,23 @@ pub struct ChannelState {
     pub confirm: Option<u64>,
     /// The last sequence number acknowledged to the client.
     pub confirmed: u64,
+    /// Confirm sequence numbers of stored publishes not yet on disk, in order.
+    pub pending: VecDeque<u64>,
+    /// Confirm sequence numbers the store refused: nacked at the next flush.
+    pub refused: Vec<u64>,
+    /// How far the store has synced this channel's publishes.
+    pub mark: Arc<DurableMark>,
     pub tx: Option<Transaction>,
     /// The queue an empty queue name stands for.
     pub last_queue: Option<ShortString>,
 }
 
 impl ChannelState {
-    pub fn new() -> Self {
+    pub fn new(mark: Arc<DurableMark>) -> Self {
         ChannelState {
+            pending: VecDeque::new(),
+            refused: Vec::new(),
+            mark,
             next_tag: 0,
             unacked: VecDeque::new(),
             consumers: HashMap::new(),

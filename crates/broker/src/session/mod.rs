@@ -12,14 +12,27 @@ use warren_protocol::{AmqpError, ClientCapabilities, Publish};
 
 pub use outbox::Outbox;
 
+/// Where a routed message went.
+enum Enqueued {
+    /// Only memory: confirmable at once.
+    InMemory,
+    /// Written to the store too: confirmable once synced.
+    Stored,
+    /// The store refused it (it failed): nobody got it.
+    Refused,
+}
+
 use crate::broker::ConnectionId;
 use crate::errors;
 use crate::exchange::{Destination, Exchange};
 use crate::message::Message;
 use crate::names;
 use crate::queue::{ConnEvent, ConsumeRefused, ConsumerSpec, DeliveryPort, QueueHandle};
+use crate::storage::bytes;
 use crate::vhost::VHost;
 use channel::{by_queue, ChannelState, HeldPublish, HeldSettle, Outstanding, Transaction};
+use tokio::sync::Notify;
+use warren_store::{DurableMark, PublishRecord};
 
 pub struct Session {
     vhost: Arc<VHost>,
@@ -32,6 +45,8 @@ pub struct Session {
     /// Reused on every publish so that routing allocates nothing.
     scratch: Vec<Destination>,
     routed: Vec<Arc<QueueHandle>>,
+    /// Shared by the channels' durable marks.
+    bell: Arc<Notify>,
 }
 
 fn not_implemented(text: &str) -> AmqpError {
@@ -55,7 +70,14 @@ impl Session {
             channels: HashMap::new(),
             scratch: Vec::new(),
             routed: Vec::new(),
+            bell: Arc::new(Notify::new()),
         }
+    }
+
+    /// Rung when the store has made some of this connection's publishes
+    /// durable: time to call [`flush_confirms`](Self::flush_confirms).
+    pub fn bell(&self) -> Arc<Notify> {
+        self.bell.clone()
     }
 
     pub fn vhost(&self) -> &Arc<VHost> {
@@ -63,7 +85,8 @@ impl Session {
     }
 
     pub fn channel_opened(&mut self, channel: u16) {
-        self.channels.insert(channel, ChannelState::new());
+        let mark = Arc::new(DurableMark::new(self.bell.clone()));
+        self.channels.insert(channel, ChannelState::new(mark));
     }
 
     fn channel(&mut self, channel: u16) -> Result<&mut ChannelState, AmqpError> {
@@ -259,19 +282,42 @@ impl Session {
             }
             Method::TxCommit(_) => {
                 let held = self.transaction(ch)?;
-                for publish in held.publishes {
-                    self.route_and_enqueue(
-                        ch,
-                        &publish.exchange,
-                        publish.message,
-                        publish.headers.as_ref(),
-                        publish.mandatory,
-                        out,
-                    )
-                    .await;
+                let mut stored = false;
+                for p in held.publishes {
+                    let outcome = self
+                        .route_and_enqueue(
+                            ch,
+                            &p.exchange,
+                            p.message,
+                            p.headers.as_ref(),
+                            p.mandatory,
+                            p.persistent,
+                            None,
+                            out,
+                        )
+                        .await;
+                    match outcome {
+                        Enqueued::InMemory => {}
+                        Enqueued::Stored => stored = true,
+                        Enqueued::Refused => {
+                            return Err(AmqpError::new(
+                                ReplyCode::InternalError,
+                                "message store unavailable",
+                            ));
+                        }
+                    }
                 }
                 for settle in held.settles {
                     self.apply_settle(ch, &settle.entries, settle.requeue).await;
+                }
+                // commit-ok promises the persistent messages are on disk.
+                if let (true, Some(storage)) = (stored, &self.vhost.storage) {
+                    if !storage.messages.sync().await {
+                        return Err(AmqpError::new(
+                            ReplyCode::InternalError,
+                            "message store unavailable",
+                        ));
+                    }
                 }
                 out.send_method(ch, TxCommitOk {}.into());
             }
@@ -476,11 +522,13 @@ impl Session {
                 )));
             }
         }
+        let persistent = header.properties.delivery_mode == Some(2);
         let message = Message {
             exchange: method.exchange,
             routing_key: method.routing_key,
             header: header_payload,
             body,
+            stored: None,
         };
         let headers = header.properties.headers;
         let state = self.channel(ch)?;
@@ -490,33 +538,53 @@ impl Session {
                 message,
                 headers,
                 mandatory: method.mandatory,
+                persistent,
             });
             return Ok(());
         }
-        self.route_and_enqueue(
-            ch,
-            &exchange,
-            message,
-            headers.as_ref(),
-            method.mandatory,
-            out,
-        )
-        .await;
-        if let Some(seq) = &mut self.channel(ch)?.confirm {
+        let confirm = state.confirm.as_mut().map(|seq| {
             *seq += 1;
+            *seq
+        });
+        let mark = confirm.map(|seq| (state.mark.clone(), seq));
+        let outcome = self
+            .route_and_enqueue(
+                ch,
+                &exchange,
+                message,
+                headers.as_ref(),
+                method.mandatory,
+                persistent,
+                mark,
+                out,
+            )
+            .await;
+        if let Some(seq) = confirm {
+            let state = self.channel(ch)?;
+            match outcome {
+                Enqueued::InMemory => {}
+                Enqueued::Stored => state.pending.push_back(seq),
+                Enqueued::Refused => state.refused.push(seq),
+            }
         }
         Ok(())
     }
 
+    /// Routes a message and hands it to its queues. A persistent message
+    /// routed to durable queues is first written to the store (`mark` learns
+    /// when it is on disk); if the store refuses it, no queue gets it.
+    #[allow(clippy::too_many_arguments)]
     async fn route_and_enqueue(
         &mut self,
         ch: u16,
         exchange: &Exchange,
-        message: Message,
+        mut message: Message,
         headers: Option<&FieldTable>,
         mandatory: bool,
+        persistent: bool,
+        mark: Option<(Arc<DurableMark>, u64)>,
         out: &mut dyn Outbox,
-    ) {
+    ) -> Enqueued {
         let mut routed = std::mem::take(&mut self.routed);
         self.vhost.route(
             exchange,
@@ -525,12 +593,41 @@ impl Session {
             &mut self.scratch,
             &mut routed,
         );
-        let mut delivered = false;
-        if let Some((last, rest)) = routed.split_last() {
-            for queue in rest {
-                delivered |= queue.publish(message.clone()).await;
+        let mut outcome = Enqueued::InMemory;
+        if let (true, Some(storage)) = (persistent, &self.vhost.storage) {
+            let durable: Vec<_> = routed
+                .iter()
+                .filter(|q| q.is_persistent())
+                .map(|q| q.name.to_bytes())
+                .collect();
+            if !durable.is_empty() {
+                let id = storage.messages.next_id();
+                let record = PublishRecord {
+                    id,
+                    vhost: bytes(&self.vhost.name),
+                    exchange: message.exchange.to_bytes(),
+                    routing_key: message.routing_key.to_bytes(),
+                    queues: durable,
+                    header: message.header.clone(),
+                    body: message.body.clone(),
+                };
+                if storage.messages.publish(record, mark).await {
+                    message.stored = Some(id);
+                    outcome = Enqueued::Stored;
+                } else {
+                    routed.clear();
+                    self.routed = routed;
+                    return Enqueued::Refused;
+                }
             }
-            delivered |= last.publish(message.clone()).await;
+        }
+        let mut delivered = false;
+        for queue in routed.iter() {
+            let mut copy = message.clone();
+            if !queue.is_persistent() {
+                copy.stored = None;
+            }
+            delivered |= queue.publish(copy).await;
         }
         if !delivered && mandatory {
             let ret = BasicReturn {
@@ -543,6 +640,7 @@ impl Session {
         }
         routed.clear();
         self.routed = routed;
+        outcome
     }
 
     /// Sends one basic.ack for every publish confirmed since the last call
@@ -550,6 +648,38 @@ impl Session {
     pub fn flush_confirms(&mut self, out: &mut dyn Outbox) {
         for (&ch, state) in self.channels.iter_mut() {
             let Some(seq) = state.confirm else { continue };
+            for tag in state.refused.drain(..) {
+                out.send_method(
+                    ch,
+                    BasicNack {
+                        delivery_tag: tag,
+                        multiple: false,
+                        requeue: false,
+                    }
+                    .into(),
+                );
+            }
+            // Stored publishes are confirmed once the store has synced them.
+            let (synced, failed) = (state.mark.synced(), state.mark.failed());
+            while let Some(&pending) = state.pending.front() {
+                if pending <= synced {
+                    state.pending.pop_front();
+                } else if pending <= failed {
+                    state.pending.pop_front();
+                    out.send_method(
+                        ch,
+                        BasicNack {
+                            delivery_tag: pending,
+                            multiple: false,
+                            requeue: false,
+                        }
+                        .into(),
+                    );
+                } else {
+                    break;
+                }
+            }
+            let seq = state.pending.front().map_or(seq, |first| first - 1);
             if seq > state.confirmed {
                 let multiple = seq - state.confirmed > 1;
                 state.confirmed = seq;
