@@ -10,7 +10,7 @@ use std::path::Path;
 use crate::codec::Reader;
 use crate::messages::{Recovered, StoredMessage};
 use crate::record::{records, Torn};
-use crate::writer::{segment_path, Segment, WriterState, ACK, PUBLISH, SEGMENT_SIZE};
+use crate::writer::{segment_path, segment_size, Segment, WriterState, ACK, PUBLISH};
 
 type QueueKey = (Bytes, Bytes);
 
@@ -120,7 +120,7 @@ pub(crate) fn recover(dir: &Path) -> io::Result<(Recovered, WriterState, u64)> {
 
 /// Appends to the last segment if it has room, else starts a new one.
 fn open_writer(dir: &Path, mut segments: Vec<Segment>) -> io::Result<WriterState> {
-    let reuse = segments.last().is_some_and(|s| s.size < SEGMENT_SIZE);
+    let reuse = segments.last().is_some_and(|s| s.size < segment_size());
     if !reuse {
         let number = segments.last().map_or(1, |s| s.number + 1);
         segments.push(Segment::new(number));

@@ -16,6 +16,15 @@ use crate::record::frame_with;
 
 /// A segment is closed once it reaches this size.
 pub const SEGMENT_SIZE: u64 = 64 * 1024 * 1024;
+
+/// The segment size, or `WARREN_STORE_SEGMENT_BYTES` when set: tests use
+/// tiny segments to exercise rotation and deletion.
+pub fn segment_size() -> u64 {
+    std::env::var("WARREN_STORE_SEGMENT_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(SEGMENT_SIZE)
+}
 /// Bytes encoded per group commit at most.
 const BATCH_BYTES: usize = 4 * 1024 * 1024;
 
@@ -210,7 +219,7 @@ impl WriterState {
     }
 
     fn rotate_if_full(&mut self) -> io::Result<()> {
-        if self.active().size < SEGMENT_SIZE {
+        if self.active().size < segment_size() {
             return Ok(());
         }
         let number = self.active().number + 1;
