@@ -18,6 +18,17 @@ pub struct Message {
 }
 
 impl Message {
+    /// A message read back from the store.
+    pub fn from_stored(stored: warren_store::StoredMessage) -> Option<Message> {
+        Some(Message {
+            exchange: ShortString::try_from(stored.exchange).ok()?,
+            routing_key: ShortString::try_from(stored.routing_key).ok()?,
+            header: stored.header,
+            body: stored.body,
+            stored: Some(stored.id),
+        })
+    }
+
     /// What holding the message costs, for memory accounting.
     pub fn size(&self) -> usize {
         self.header.len() + self.body.len()

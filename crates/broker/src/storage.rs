@@ -8,6 +8,9 @@ use warren_store::{Definition, DefinitionsLog, DirLock, MessageStore, Recovered}
 
 pub struct Storage {
     pub messages: Arc<MessageStore>,
+    /// Bytes of stored messages a durable queue keeps in memory; beyond,
+    /// they are read back from disk when needed.
+    pub queue_memory_budget: usize,
     definitions: Mutex<DefinitionsLog>,
     _lock: DirLock,
 }
@@ -19,12 +22,16 @@ pub struct Restored {
 }
 
 impl Storage {
-    pub fn open(dir: &Path) -> std::io::Result<(Arc<Storage>, Restored)> {
+    pub fn open(
+        dir: &Path,
+        queue_memory_budget: usize,
+    ) -> std::io::Result<(Arc<Storage>, Restored)> {
         let lock = DirLock::acquire(dir)?;
         let (definitions_log, definitions) = DefinitionsLog::open(dir)?;
         let (messages, recovered) = MessageStore::open(dir)?;
         let storage = Storage {
             messages,
+            queue_memory_budget,
             definitions: Mutex::new(definitions_log),
             _lock: lock,
         };

@@ -10,7 +10,6 @@ use crate::broker::ConnectionId;
 use crate::errors::{self, resource};
 use crate::exchange::{Binding, Destination, Exchange, ExchangeKind};
 use crate::memory::MemoryMonitor;
-use crate::message::Message;
 use crate::names;
 use crate::queue::{DeleteRefused, QueueHandle};
 use crate::queue::{Persistence, QueueConfig};
@@ -541,11 +540,12 @@ impl VHost {
     }
 
     /// Starts a queue's task; durable, non-exclusive queues write to the store.
-    fn start_queue(&self, config: QueueConfig, initial: Vec<Message>) -> Arc<QueueHandle> {
+    fn start_queue(&self, config: QueueConfig, initial: Vec<u64>) -> Arc<QueueHandle> {
         let persistence = match &self.storage {
             Some(storage) if config.is_persistent() => Some(Persistence {
                 store: storage.messages.clone(),
                 vhost: bytes(&self.name),
+                budget: storage.queue_memory_budget,
             }),
             _ => None,
         };
@@ -565,13 +565,13 @@ impl VHost {
         self.exchanges.insert(name, Arc::new(exchange));
     }
 
-    /// A durable queue from the definitions log, with its stored messages.
+    /// A durable queue from the definitions log, with the store ids of its messages.
     pub fn restore_queue(
         &self,
         name: ShortString,
         auto_delete: bool,
         arguments: FieldTable,
-        messages: Vec<Message>,
+        messages: Vec<u64>,
     ) {
         let config = QueueConfig {
             name: name.clone(),

@@ -58,6 +58,9 @@ pub struct Limits {
     pub memory_high_watermark: f64,
     /// The same in bytes; when not 0 it replaces the fraction.
     pub memory_high_watermark_bytes: usize,
+    /// Bytes of persistent messages a durable queue keeps in memory; beyond,
+    /// they stay on disk only and are read back ahead of delivery.
+    pub queue_memory_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -110,6 +113,7 @@ impl Default for Limits {
             max_connections: 0,
             memory_high_watermark: 0.4,
             memory_high_watermark_bytes: 0,
+            queue_memory_bytes: 16 * 1024 * 1024,
         }
     }
 }

@@ -1,12 +1,12 @@
-//! Startup from the data directory: durable definitions and the messages
-//! their queues still held.
+//! Startup from the data directory: durable definitions, and the messages
+//! their queues still held (as store ids: bodies are read back when needed).
 
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
-use warren_broker::{Broker, ExchangeKind, Message, Restored, Storage};
+use warren_broker::{Broker, ExchangeKind, Restored, Storage};
 use warren_codec::{FieldTable, ShortString};
-use warren_store::{Definition, StoredMessage};
+use warren_store::Definition;
 
 fn name(bytes: &Bytes) -> Option<ShortString> {
     ShortString::try_from(bytes.clone()).ok()
@@ -16,19 +16,9 @@ fn table(bytes: &Bytes) -> FieldTable {
     FieldTable::from_encoded(bytes.clone()).unwrap_or_default()
 }
 
-fn message(stored: StoredMessage) -> Option<Message> {
-    Some(Message {
-        exchange: name(&stored.exchange)?,
-        routing_key: name(&stored.routing_key)?,
-        header: stored.header,
-        body: stored.body,
-        stored: Some(stored.id),
-    })
-}
-
 /// Recreates durable entities in their vhosts and refills durable queues.
 pub async fn restore(broker: &Broker, storage: &Storage, restored: Restored) {
-    let mut held: HashMap<(Bytes, Bytes), Vec<StoredMessage>> = restored.messages.queues;
+    let mut held: HashMap<(Bytes, Bytes), Vec<u64>> = restored.messages.queues;
     let (mut exchanges, mut queues, mut bindings, mut messages) = (0, 0, 0, 0);
     for definition in restored.definitions {
         let vhost_of = |v: &Bytes| {
@@ -68,9 +58,8 @@ pub async fn restore(broker: &Broker, storage: &Storage, restored: Restored) {
                     continue;
                 };
                 let stored = held.remove(&(vhost.clone(), n.clone())).unwrap_or_default();
-                let list: Vec<Message> = stored.into_iter().filter_map(message).collect();
-                messages += list.len();
-                vh.restore_queue(queue, *auto_delete, table(arguments), list);
+                messages += stored.len();
+                vh.restore_queue(queue, *auto_delete, table(arguments), stored);
                 queues += 1;
             }
             Definition::Binding {
@@ -95,11 +84,8 @@ pub async fn restore(broker: &Broker, storage: &Storage, restored: Restored) {
         }
     }
     // Messages of queues that no longer exist (deleted just before a crash).
-    for ((vhost, queue), list) in held {
-        storage
-            .messages
-            .ack(vhost, queue, list.iter().map(|m| m.id).collect())
-            .await;
+    for ((vhost, queue), ids) in held {
+        storage.messages.ack(vhost, queue, ids).await;
     }
     tracing::info!(
         exchanges,
@@ -113,13 +99,14 @@ pub async fn restore(broker: &Broker, storage: &Storage, restored: Restored) {
 
 /// Opens the data directory and restores from it.
 pub async fn open(
-    broker_memory_limit: usize,
+    memory_limit: usize,
+    queue_memory_budget: usize,
     dir: &std::path::Path,
     vhosts: &[String],
 ) -> Result<Arc<Broker>, String> {
-    let (storage, restored) =
-        Storage::open(dir).map_err(|e| format!("data directory {}: {e}", dir.display()))?;
-    let broker = Broker::new(broker_memory_limit, Some(storage.clone()));
+    let (storage, restored) = Storage::open(dir, queue_memory_budget)
+        .map_err(|e| format!("data directory {}: {e}", dir.display()))?;
+    let broker = Broker::new(memory_limit, Some(storage.clone()));
     for vhost in vhosts {
         broker.add_vhost(vhost);
     }

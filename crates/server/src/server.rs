@@ -72,7 +72,13 @@ impl Server {
             0 => warren_broker::default_memory_limit(limits.memory_high_watermark),
             bytes => bytes,
         };
-        let broker = crate::restore::open(memory_limit, &config.data_dir, &config.vhosts).await?;
+        let broker = crate::restore::open(
+            memory_limit,
+            limits.queue_memory_bytes,
+            &config.data_dir,
+            &config.vhosts,
+        )
+        .await?;
         let shared = Arc::new(Shared {
             broker,
             users: Arc::new(Users::from_config(config)),

@@ -7,6 +7,7 @@ mod lock;
 mod messages;
 mod record;
 mod recovery;
+mod segments;
 mod writer;
 
 pub use definitions::{Definition, DefinitionsLog};

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Notify};
 
+use crate::segments::Segments;
 use crate::writer::{self, Op};
 
 /// Records waiting for the writer; past this, publishers wait.
@@ -37,8 +38,9 @@ pub struct StoredMessage {
 /// What the log held at startup.
 #[derive(Debug, Default)]
 pub struct Recovered {
-    /// Messages by (vhost, queue), in publish order.
-    pub queues: HashMap<(Bytes, Bytes), Vec<StoredMessage>>,
+    /// The ids of the messages each (vhost, queue) holds, in publish order.
+    /// The messages stay on disk; [`MessageStore::read`] brings them back.
+    pub queues: HashMap<(Bytes, Bytes), Vec<u64>>,
     /// Bytes dropped from torn or corrupt record tails.
     pub dropped_bytes: u64,
 }
@@ -81,6 +83,7 @@ impl DurableMark {
 
 pub struct MessageStore {
     tx: mpsc::Sender<Op>,
+    segments: Arc<Segments>,
     next_id: AtomicU64,
     failed: Arc<AtomicBool>,
 }
@@ -93,9 +96,11 @@ impl MessageStore {
         let (recovered, state, next_id) = crate::recovery::recover(&segments)?;
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let failed = Arc::new(AtomicBool::new(false));
+        let segments = state.segments.clone();
         writer::spawn(state, rx, failed.clone())?;
         let store = MessageStore {
             tx,
+            segments,
             next_id: AtomicU64::new(next_id),
             failed,
         };
@@ -126,6 +131,18 @@ impl MessageStore {
         if !ids.is_empty() {
             let _ = self.tx.send(Op::Ack { vhost, queue, ids }).await;
         }
+    }
+
+    /// Reads messages back from disk, in the order given (neighbours with
+    /// one read); `None` for ids not written yet or unreadable.
+    pub fn read(&self, ids: &[u64]) -> Vec<Option<StoredMessage>> {
+        self.segments.read(ids)
+    }
+
+    /// Whether message `id` is on disk and indexed, so that a queue may
+    /// drop its copy and read it back later.
+    pub fn is_written(&self, id: u64) -> bool {
+        Segments::locate_in(&self.segments.read_list(), id).is_some()
     }
 
     /// Returns once everything queued before is on disk (false if it could not be).

@@ -1,16 +1,19 @@
-//! Reading the segments back at startup: what each queue still holds, torn
-//! tails cut off, reference counts rebuilt.
+//! Reading the segments back at startup: which messages each queue still
+//! holds (ids only: bodies stay on disk until a queue needs them), torn
+//! tails cut off, the index and reference counts rebuilt.
 
 use bytes::Bytes;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::codec::Reader;
 use crate::messages::{Recovered, StoredMessage};
 use crate::record::{records, Torn};
-use crate::writer::{segment_path, segment_size, Segment, WriterState, ACK, PUBLISH};
+use crate::segments::{segment_path, Located, Segment, Segments};
+use crate::writer::{segment_size, WriterState, ACK, PUBLISH};
 
 type QueueKey = (Bytes, Bytes);
 
@@ -23,16 +26,23 @@ fn segment_numbers(dir: &Path) -> io::Result<Vec<u32>> {
     Ok(numbers)
 }
 
+/// What a queue's records say: ids published to it, ids acknowledged.
+#[derive(Default)]
+struct QueueLog {
+    published: Vec<u64>,
+    acked: HashSet<u64>,
+}
+
 /// Returns what the queues hold, the writer's state, and the next message id.
 pub(crate) fn recover(dir: &Path) -> io::Result<(Recovered, WriterState, u64)> {
     let numbers = segment_numbers(dir)?;
-    let mut messages: HashMap<u64, (StoredMessage, usize)> = HashMap::new();
-    let mut queues: HashMap<QueueKey, BTreeMap<u64, ()>> = HashMap::new();
+    let mut queues: HashMap<QueueKey, QueueLog> = HashMap::new();
     let mut segments = Vec::new();
     let mut dropped_bytes = 0;
     let mut max_id = 0;
     for (index, &number) in numbers.iter().enumerate() {
         let path = segment_path(dir, number);
+        // One segment in memory at a time.
         let data = Bytes::from(std::fs::read(&path)?);
         let scan = records(&data);
         let mut segment = Segment::new(number);
@@ -60,38 +70,39 @@ pub(crate) fn recover(dir: &Path) -> io::Result<(Recovered, WriterState, u64)> {
                 .set_len(at as u64)?;
             segment.size = at as u64;
         }
+        let mut entries = Vec::new();
         for range in scan.records {
+            let (offset, len) = (range.start as u32, range.len() as u32);
             let payload = data.slice(range);
-            let Some(record) = parse(&payload) else {
-                tracing::warn!("message store: segment {number}: unreadable record skipped");
-                continue;
-            };
-            match record {
-                Parsed::Publish {
-                    message,
-                    vhost,
-                    queues: names,
-                } => {
+            match payload.first() {
+                Some(&PUBLISH) => {
+                    let Some((message, vhost, names)) = parse_publish(&payload) else {
+                        continue;
+                    };
                     max_id = max_id.max(message.id);
-                    segment.first_id = segment.first_id.min(message.id);
-                    segment.last_id = segment.last_id.max(message.id);
+                    entries.push(Located {
+                        id: message.id,
+                        offset,
+                        len,
+                    });
                     for name in names {
                         queues
                             .entry((vhost.clone(), name))
                             .or_default()
-                            .insert(message.id, ());
-                    }
-                    messages.insert(message.id, (message, segments.len()));
-                }
-                Parsed::Ack { vhost, queue, ids } => {
-                    if let Some(held) = queues.get_mut(&(vhost, queue)) {
-                        for id in ids {
-                            held.remove(&id);
-                        }
+                            .published
+                            .push(message.id);
                     }
                 }
+                Some(&ACK) => {
+                    let Some((vhost, queue, ids)) = parse_ack(&payload) else {
+                        continue;
+                    };
+                    queues.entry((vhost, queue)).or_default().acked.extend(ids);
+                }
+                _ => tracing::warn!("message store: segment {number}: unreadable record skipped"),
             }
         }
+        segment.extend(&entries);
         segments.push(segment);
     }
 
@@ -99,19 +110,22 @@ pub(crate) fn recover(dir: &Path) -> io::Result<(Recovered, WriterState, u64)> {
         dropped_bytes,
         ..Default::default()
     };
-    for (key, ids) in queues {
-        if ids.is_empty() {
-            continue;
-        }
-        let list = ids
-            .keys()
-            .filter_map(|id| messages.get(id))
-            .map(|(message, segment)| {
-                segments[*segment].live += 1;
-                message.clone()
-            })
+    for (key, log) in queues {
+        let mut ids: Vec<u64> = log
+            .published
+            .into_iter()
+            .filter(|id| !log.acked.contains(id))
             .collect();
-        recovered.queues.insert(key, list);
+        ids.sort_unstable();
+        ids.dedup();
+        for id in &ids {
+            if let Some((i, _)) = Segments::locate_in(&segments, *id) {
+                segments[i].live += 1;
+            }
+        }
+        if !ids.is_empty() {
+            recovered.queues.insert(key, ids);
+        }
     }
 
     let writer = open_writer(dir, segments)?;
@@ -125,70 +139,59 @@ fn open_writer(dir: &Path, mut segments: Vec<Segment>) -> io::Result<WriterState
         let number = segments.last().map_or(1, |s| s.number + 1);
         segments.push(Segment::new(number));
     }
-    let active = segments.last().expect("one segment");
+    let active = segments.last().expect("one segment").number;
     let file = File::options()
         .create(true)
         .append(true)
-        .open(segment_path(dir, active.number))?;
+        .open(segment_path(dir, active))?;
     crate::writer::sync_dir(dir);
     let mut state = WriterState {
-        dir: dir.to_path_buf(),
-        segments,
+        segments: Arc::new(Segments::new(dir.to_path_buf(), segments)),
         file,
     };
     state.delete_dead_segments();
     Ok(state)
 }
 
-enum Parsed {
-    Publish {
-        message: StoredMessage,
-        vhost: Bytes,
-        queues: Vec<Bytes>,
-    },
-    Ack {
-        vhost: Bytes,
-        queue: Bytes,
-        ids: Vec<u64>,
-    },
-}
-
-/// Decodes a record; strings and bodies are slices of the segment's buffer.
-fn parse(payload: &Bytes) -> Option<Parsed> {
+/// Decodes a publish record; strings and the body are slices of `payload`.
+pub(crate) fn parse_publish(payload: &Bytes) -> Option<(StoredMessage, Bytes, Vec<Bytes>)> {
     let mut r = Reader::new(payload);
     let slice = |s: &[u8]| payload.slice_ref(s);
-    match r.u8()? {
-        PUBLISH => {
-            let id = r.u64()?;
-            let vhost = slice(r.short()?);
-            let exchange = slice(r.short()?);
-            let routing_key = slice(r.short()?);
-            let count = r.u16()?;
-            let queues = (0..count)
-                .map(|_| r.short().map(slice))
-                .collect::<Option<Vec<_>>>()?;
-            let header = slice(r.long()?);
-            let body = slice(r.long()?);
-            let message = StoredMessage {
-                id,
-                exchange,
-                routing_key,
-                header,
-                body,
-            };
-            Some(Parsed::Publish {
-                message,
-                vhost,
-                queues,
-            })
-        }
-        ACK => {
-            let vhost = slice(r.short()?);
-            let queue = slice(r.short()?);
-            let count = r.u32()?;
-            let ids = (0..count).map(|_| r.u64()).collect::<Option<Vec<_>>>()?;
-            Some(Parsed::Ack { vhost, queue, ids })
-        }
-        _ => None,
+    if r.u8()? != PUBLISH {
+        return None;
     }
+    let id = r.u64()?;
+    let vhost = slice(r.short()?);
+    let exchange = slice(r.short()?);
+    let routing_key = slice(r.short()?);
+    let count = r.u16()?;
+    let queues = (0..count)
+        .map(|_| r.short().map(slice))
+        .collect::<Option<Vec<_>>>()?;
+    let header = slice(r.long()?);
+    let body = slice(r.long()?);
+    Some((
+        StoredMessage {
+            id,
+            exchange,
+            routing_key,
+            header,
+            body,
+        },
+        vhost,
+        queues,
+    ))
+}
+
+fn parse_ack(payload: &Bytes) -> Option<(Bytes, Bytes, Vec<u64>)> {
+    let mut r = Reader::new(payload);
+    let slice = |s: &[u8]| payload.slice_ref(s);
+    if r.u8()? != ACK {
+        return None;
+    }
+    let vhost = slice(r.short()?);
+    let queue = slice(r.short()?);
+    let count = r.u32()?;
+    let ids = (0..count).map(|_| r.u64()).collect::<Option<Vec<_>>>()?;
+    Some((vhost, queue, ids))
 }

@@ -5,14 +5,14 @@
 use bytes::Bytes;
 use std::fs::File;
 use std::io::{self, Write};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::*;
 use crate::messages::{DurableMark, PublishRecord};
-use crate::record::frame_with;
+use crate::record::{frame_with, FRAME_HEADER};
+use crate::segments::{segment_path, Located, Segment, Segments};
 
 /// A segment is closed once it reaches this size.
 pub const SEGMENT_SIZE: u64 = 64 * 1024 * 1024;
@@ -25,6 +25,7 @@ pub fn segment_size() -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(SEGMENT_SIZE)
 }
+
 /// Bytes encoded per group commit at most.
 const BATCH_BYTES: usize = 4 * 1024 * 1024;
 
@@ -44,39 +45,21 @@ pub(crate) enum Op {
     Sync(oneshot::Sender<bool>),
 }
 
-/// One segment file and the message ids published in it.
-#[derive(Debug)]
-pub(crate) struct Segment {
-    pub number: u32,
-    /// `first_id > last_id` while empty.
-    pub first_id: u64,
-    pub last_id: u64,
-    /// Queue references to its messages not yet acknowledged.
-    pub live: u64,
-    pub size: u64,
-}
-
-impl Segment {
-    pub fn new(number: u32) -> Self {
-        Segment {
-            number,
-            first_id: u64::MAX,
-            last_id: 0,
-            live: 0,
-            size: 0,
-        }
-    }
-}
-
-pub(crate) fn segment_path(dir: &std::path::Path, number: u32) -> PathBuf {
-    dir.join(format!("{number:010}.seg"))
-}
-
 pub(crate) struct WriterState {
-    pub dir: PathBuf,
-    /// Oldest first; the last one is written to.
-    pub segments: Vec<Segment>,
+    pub segments: Arc<Segments>,
+    /// The last segment, opened for appending.
     pub file: File,
+}
+
+/// What a batch changes in the index once it is on disk.
+#[derive(Default)]
+struct Batch {
+    buf: Vec<u8>,
+    /// Publish records: where they sit, and how many queues hold them.
+    published: Vec<(Located, u64)>,
+    acked: Vec<u64>,
+    marks: Vec<(Arc<DurableMark>, u64)>,
+    syncs: Vec<oneshot::Sender<bool>>,
 }
 
 pub(crate) fn encode_publish(out: &mut Vec<u8>, r: &PublishRecord) {
@@ -119,80 +102,70 @@ pub(crate) fn spawn(
 }
 
 fn run(mut state: WriterState, mut rx: mpsc::Receiver<Op>, failed: Arc<AtomicBool>) {
-    let mut buf = Vec::with_capacity(BATCH_BYTES);
-    let mut marks: Vec<(Arc<DurableMark>, u64)> = Vec::new();
-    let mut syncs: Vec<oneshot::Sender<bool>> = Vec::new();
+    let mut batch = Batch::default();
     while let Some(first) = rx.blocking_recv() {
         if let Err(e) = state.rotate_if_full() {
             tracing::error!("message store: cannot start a new segment: {e}");
         }
-        buf.clear();
+        let base = state.active_size();
         let mut next = Some(first);
         while let Some(op) = next.take() {
-            state.encode(op, &mut buf, &mut marks, &mut syncs);
-            if buf.len() < BATCH_BYTES {
+            batch.add(op, base);
+            if batch.buf.len() < BATCH_BYTES {
                 next = rx.try_recv().ok();
             }
         }
-        let ok = match state.commit(&buf) {
-            Ok(()) => true,
+        let ok = match state.commit(&batch.buf) {
+            Ok(()) => {
+                state.index(&batch);
+                true
+            }
             Err(e) => {
                 tracing::error!("message store: write failed, persistent publishes are refused from now on: {e}");
                 failed.store(true, Ordering::Relaxed);
                 false
             }
         };
-        for (mark, seq) in marks.drain(..) {
+        for (mark, seq) in batch.marks.drain(..) {
             mark.advance(seq, ok);
         }
-        for sync in syncs.drain(..) {
+        for sync in batch.syncs.drain(..) {
             let _ = sync.send(ok);
         }
+        batch.buf.clear();
+        batch.published.clear();
+        batch.acked.clear();
         state.delete_dead_segments();
     }
 }
 
-impl WriterState {
-    fn active(&mut self) -> &mut Segment {
-        self.segments.last_mut().expect("always one segment")
-    }
-
-    fn encode(
-        &mut self,
-        op: Op,
-        buf: &mut Vec<u8>,
-        marks: &mut Vec<(Arc<DurableMark>, u64)>,
-        syncs: &mut Vec<oneshot::Sender<bool>>,
-    ) {
+impl Batch {
+    /// Encodes an operation; `base` is the segment's size before this batch.
+    fn add(&mut self, op: Op, base: u64) {
         match op {
             Op::Publish { record, mark } => {
-                encode_publish(buf, &record);
-                let segment = self.active();
-                segment.first_id = segment.first_id.min(record.id);
-                segment.last_id = segment.last_id.max(record.id);
-                segment.live += record.queues.len() as u64;
-                marks.extend(mark);
+                let start = self.buf.len();
+                encode_publish(&mut self.buf, &record);
+                let located = Located {
+                    id: record.id,
+                    offset: (base as usize + start + FRAME_HEADER) as u32,
+                    len: (self.buf.len() - start - FRAME_HEADER) as u32,
+                };
+                self.published.push((located, record.queues.len() as u64));
+                self.marks.extend(mark);
             }
             Op::Ack { vhost, queue, ids } => {
-                encode_ack(buf, &vhost, &queue, &ids);
-                for id in ids {
-                    self.release(id);
-                }
+                encode_ack(&mut self.buf, &vhost, &queue, &ids);
+                self.acked.extend(ids);
             }
-            Op::Sync(reply) => syncs.push(reply),
+            Op::Sync(reply) => self.syncs.push(reply),
         }
     }
+}
 
-    /// One queue reference to message `id` is gone.
-    fn release(&mut self, id: u64) {
-        let index = self
-            .segments
-            .partition_point(|s| s.first_id <= id && s.first_id != u64::MAX);
-        if let Some(segment) = index.checked_sub(1).and_then(|i| self.segments.get_mut(i)) {
-            if segment.first_id <= id && id <= segment.last_id {
-                segment.live = segment.live.saturating_sub(1);
-            }
-        }
+impl WriterState {
+    fn active_size(&self) -> u64 {
+        self.segments.read_list().last().map_or(0, |s| s.size)
     }
 
     /// Writes and syncs a batch; on failure the segment is cut back to what
@@ -201,47 +174,65 @@ impl WriterState {
         if buf.is_empty() {
             return Ok(());
         }
-        let before = self.active().size;
+        let before = self.active_size();
         let result = self
             .file
             .write_all(buf)
             .and_then(|()| self.file.sync_data());
-        match result {
-            Ok(()) => {
-                self.active().size += buf.len() as u64;
-                Ok(())
-            }
-            Err(e) => {
-                let _ = self.file.set_len(before);
-                Err(e)
+        if result.is_err() {
+            let _ = self.file.set_len(before);
+        }
+        result
+    }
+
+    /// After a commit: the new records join the index (publishes first, so
+    /// that an ack in the same batch finds its message), then acks release.
+    fn index(&mut self, batch: &Batch) {
+        let mut list = self.segments.write_list();
+        let active = list.last_mut().expect("always one segment");
+        active.size += batch.buf.len() as u64;
+        let entries: Vec<Located> = batch.published.iter().map(|(l, _)| *l).collect();
+        active.extend(&entries);
+        active.live += batch
+            .published
+            .iter()
+            .map(|(_, queues)| queues)
+            .sum::<u64>();
+        for id in &batch.acked {
+            if let Some((i, _)) = Segments::locate_in(&list, *id) {
+                list[i].live = list[i].live.saturating_sub(1);
             }
         }
     }
 
     fn rotate_if_full(&mut self) -> io::Result<()> {
-        if self.active().size < segment_size() {
+        if self.active_size() < segment_size() {
             return Ok(());
         }
-        let number = self.active().number + 1;
+        let number = self.segments.read_list().last().map_or(1, |s| s.number + 1);
         let file = File::options()
             .create(true)
             .append(true)
-            .open(segment_path(&self.dir, number))?;
-        sync_dir(&self.dir);
+            .open(segment_path(&self.segments.dir, number))?;
+        sync_dir(&self.segments.dir);
         self.file = file;
-        self.segments.push(Segment::new(number));
+        self.segments.write_list().push(Segment::new(number));
         Ok(())
     }
 
     /// Deletes the oldest closed segments whose messages are all acknowledged.
     pub fn delete_dead_segments(&mut self) {
-        while self.segments.len() > 1 && self.segments[0].live == 0 {
-            let segment = self.segments.remove(0);
-            if let Err(e) = std::fs::remove_file(segment_path(&self.dir, segment.number)) {
-                tracing::warn!(
-                    "message store: cannot delete segment {}: {e}",
-                    segment.number
-                );
+        loop {
+            let number = {
+                let mut list = self.segments.write_list();
+                if list.len() < 2 || list[0].live != 0 {
+                    return;
+                }
+                list.remove(0).number
+            };
+            self.segments.forget_file(number);
+            if let Err(e) = std::fs::remove_file(segment_path(&self.segments.dir, number)) {
+                tracing::warn!("message store: cannot delete segment {number}: {e}");
             }
         }
     }

@@ -1,10 +1,11 @@
 //! The task that owns one queue: ready messages in order, messages out with
 //! consumers awaiting acknowledgement, and the consumers, served round-robin.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
 use tokio::sync::{mpsc, Notify};
 
+use super::backlog::{Backlog, Entry, Paged};
 use super::port::Sent;
 use super::Persistence;
 use super::{
@@ -16,12 +17,8 @@ use crate::message::Message;
 /// Commands handled between two delivery rounds, so that a busy inbox does
 /// not starve consumers.
 const BATCH: usize = 256;
-
-struct Entry {
-    id: u64,
-    message: Message,
-    redelivered: bool,
-}
+/// Paged messages read back from the store at once.
+const READ_AHEAD: usize = 256;
 
 struct Consumer {
     spec: ConsumerSpec,
@@ -46,7 +43,8 @@ struct QueueState {
     persistence: Option<Persistence>,
     /// Store ids of messages that left, for the next ack record.
     stored_gone: Vec<u64>,
-    ready: VecDeque<Entry>,
+    /// Ready messages in order, some only on disk.
+    backlog: Backlog,
     /// Rejected or recovered messages, to go out again before later ones
     /// (RabbitMQ puts them back in their original place).
     requeued: BTreeMap<u64, Entry>,
@@ -65,29 +63,27 @@ pub(super) fn spawn(
     wake: Arc<Notify>,
     memory: Arc<MemoryMonitor>,
     persistence: Option<Persistence>,
-    initial: Vec<Message>,
+    initial: Vec<u64>,
     inbox: mpsc::Receiver<Command>,
 ) {
-    let bytes: usize = initial.iter().map(Message::size).sum();
-    memory.add(bytes);
+    // Recovered messages stay on disk until delivery needs them.
     let next_id = initial.len() as u64;
-    let ready = initial
-        .into_iter()
-        .enumerate()
-        .map(|(id, message)| Entry {
+    let mut backlog = Backlog::default();
+    for (id, stored) in initial.into_iter().enumerate() {
+        backlog.push_paged(Paged {
             id: id as u64,
-            message,
+            stored,
             redelivered: true,
-        })
-        .collect();
+        });
+    }
     let state = QueueState {
         handle,
         wake,
         memory,
-        bytes,
+        bytes: 0,
         persistence,
         stored_gone: Vec::new(),
-        ready,
+        backlog,
         requeued: BTreeMap::new(),
         unacked: HashMap::new(),
         consumers: Vec::new(),
@@ -118,6 +114,7 @@ impl QueueState {
                     Err(_) => break,
                 }
             }
+            self.page_out();
             self.write_acks().await;
             if self.deleted {
                 break;
@@ -143,7 +140,7 @@ impl QueueState {
     }
 
     fn ready_count(&self) -> u32 {
-        (self.ready.len() + self.requeued.len()) as u32
+        (self.backlog.len() + self.requeued.len()) as u32
     }
 
     fn handle(&mut self, command: Command) {
@@ -153,7 +150,7 @@ impl QueueState {
                 self.next_id += 1;
                 self.bytes += message.size();
                 self.memory.add(message.size());
-                self.ready.push_back(Entry {
+                self.backlog.push(Entry {
                     id,
                     message,
                     redelivered: false,
@@ -277,11 +274,12 @@ impl QueueState {
 
     /// Every ready message leaves (purge, delete).
     fn forget_ready(&mut self) {
-        let ready = std::mem::take(&mut self.ready);
+        let (loaded, paged) = self.backlog.take_all();
         let requeued = std::mem::take(&mut self.requeued);
-        for entry in ready.iter().chain(requeued.values()) {
+        for entry in loaded.iter().chain(requeued.values()) {
             self.forget(entry);
         }
+        self.stored_gone.extend(paged.iter().map(|p| p.stored));
     }
 
     /// A message leaves the queue for good.
@@ -306,21 +304,75 @@ impl QueueState {
 
     /// The next message in queue order: requeued ones keep their place.
     fn pop(&mut self) -> Option<Entry> {
-        let requeued_first = match (self.requeued.keys().next(), self.ready.front()) {
-            (Some(r), Some(f)) => *r < f.id,
+        let requeued_first = match (self.requeued.keys().next(), self.backlog.front_id()) {
+            (Some(r), Some(f)) => *r < f,
             (Some(_), None) => true,
             _ => false,
         };
         if requeued_first {
-            self.requeued.pop_first().map(|(_, e)| e)
-        } else {
-            self.ready.pop_front()
+            return self.requeued.pop_first().map(|(_, e)| e);
+        }
+        loop {
+            let to_load = self.backlog.to_load(READ_AHEAD);
+            if to_load.is_empty() {
+                return self.backlog.pop();
+            }
+            self.page_in(&to_load);
         }
     }
 
+    /// Reads paged messages back from the store.
+    fn page_in(&mut self, paged: &[Paged]) {
+        let read = match &self.persistence {
+            Some(p) => p
+                .store
+                .read(&paged.iter().map(|p| p.stored).collect::<Vec<_>>()),
+            None => Vec::new(),
+        };
+        let mut loaded = Vec::with_capacity(paged.len());
+        for (p, stored) in paged.iter().zip(read) {
+            let Some(message) = stored.and_then(Message::from_stored) else {
+                break;
+            };
+            self.bytes += message.size();
+            self.memory.add(message.size());
+            loaded.push(Entry {
+                id: p.id,
+                message,
+                redelivered: p.redelivered,
+            });
+        }
+        let complete = loaded.len() == paged.len();
+        self.backlog.loaded(loaded);
+        if !complete {
+            // Unreadable: say so, and let its segment go.
+            if let Some(lost) = self.backlog.skip_paged() {
+                tracing::error!(
+                    "queue: stored message {} could not be read back; dropped",
+                    lost.stored
+                );
+                self.stored_gone.push(lost.stored);
+            }
+        }
+    }
+
+    /// Over its memory budget, a persistent queue keeps stored messages on
+    /// disk only.
+    fn page_out(&mut self) {
+        let Some(p) = &self.persistence else { return };
+        if self.bytes <= p.budget {
+            return;
+        }
+        let store = p.store.clone();
+        let free = self.bytes - p.budget * 3 / 4;
+        let freed = self.backlog.page_out(free, |id| store.is_written(id));
+        self.bytes -= freed;
+        self.memory.sub(freed);
+    }
+
     fn unpop(&mut self, entry: Entry) {
-        if self.ready.front().is_none_or(|f| entry.id < f.id) && !entry.redelivered {
-            self.ready.push_front(entry);
+        if !entry.redelivered && self.backlog.front_id().is_none_or(|f| entry.id < f) {
+            self.backlog.push_front(entry);
         } else {
             self.requeued.insert(entry.id, entry);
         }

@@ -4,6 +4,7 @@
 //! full queue inbox slows publishers down.
 
 mod actor;
+mod backlog;
 mod port;
 
 use smallvec::SmallVec;
@@ -106,10 +107,14 @@ impl QueueConfig {
     }
 }
 
-/// Where a persistent queue writes the ack records of stored messages.
+/// Where a persistent queue writes the ack records of stored messages, and
+/// how much of its stored messages it keeps in memory.
 pub struct Persistence {
     pub store: Arc<MessageStore>,
     pub vhost: Bytes,
+    /// Past this many bytes in memory, stored messages are read back from
+    /// disk when needed instead of being held.
+    pub budget: usize,
 }
 
 /// A queue's identity and its inbox.
@@ -132,13 +137,14 @@ impl std::fmt::Debug for QueueHandle {
 }
 
 impl QueueHandle {
-    /// Creates the queue, with `initial` messages (recovered from the store,
-    /// so marked redelivered), and starts its task.
+    /// Creates the queue, with `initial` messages (store ids of recovered
+    /// messages, marked redelivered and read back when needed), and starts
+    /// its task.
     pub fn start(
         config: QueueConfig,
         memory: Arc<MemoryMonitor>,
         persistence: Option<Persistence>,
-        initial: Vec<Message>,
+        initial: Vec<u64>,
     ) -> Arc<QueueHandle> {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
         let QueueConfig {
