@@ -2,6 +2,8 @@
 
 use std::future::Future;
 
+pub mod lapin_support;
+
 #[derive(Default)]
 pub struct Report {
     passed: usize,
