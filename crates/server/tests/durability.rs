@@ -525,3 +525,90 @@ async fn confirmed_messages_survive_kill_9_at_random_moments() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A small tmpfs as the data directory (the tests run as root, as CI does).
+struct TinyDisk {
+    dir: PathBuf,
+}
+
+impl TinyDisk {
+    fn mount(name: &str, size: &str) -> TinyDisk {
+        let dir = data_dir(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "mounting a tmpfs needs root, as CI has"
+        );
+        TinyDisk { dir }
+    }
+
+    fn grow(&self, size: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.dir)
+            .status();
+        assert!(status.unwrap().success());
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.dir).status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_nacks_persistent_publishes_and_keeps_what_was_stored() {
+    let disk = TinyDisk::mount("full", "600k");
+    let mut warren = Warren::start(&disk.dir);
+    let (_c, ch) = warren.channel().await;
+    ch.queue_declare(
+        "q",
+        QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let body = vec![b'x'; 1024];
+    let (mut acked, mut nacked) = (Vec::new(), 0);
+    for i in 0..2000u32 {
+        let mut body = body.clone();
+        body[..4].copy_from_slice(&i.to_be_bytes());
+        let confirm = ch
+            .basic_publish("", "q", BasicPublishOptions::default(), &body, persistent())
+            .await
+            .unwrap();
+        if confirm.await.unwrap().is_ack() {
+            acked.push(i);
+        } else {
+            nacked += 1;
+        }
+    }
+    assert!(nacked > 0, "a 600 KB disk cannot take 2 MB of messages");
+    assert!(!acked.is_empty());
+    warren.stop();
+    // With room again, everything that was confirmed is there, in order.
+    disk.grow("8m");
+    let warren = Warren::start(&disk.dir);
+    let (_c, ch) = warren.channel().await;
+    let mut got = Vec::new();
+    while let Some(m) = ch
+        .basic_get("q", BasicGetOptions { no_ack: true })
+        .await
+        .unwrap()
+    {
+        got.push(u32::from_be_bytes(m.delivery.data[..4].try_into().unwrap()));
+    }
+    assert_eq!(got, acked, "exactly the confirmed messages survive");
+}

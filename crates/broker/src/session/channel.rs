@@ -56,10 +56,9 @@ pub struct ChannelState {
     pub confirm: Option<u64>,
     /// The last sequence number acknowledged to the client.
     pub confirmed: u64,
-    /// Confirm sequence numbers of stored publishes not yet on disk, in order.
-    pub pending: VecDeque<u64>,
-    /// Confirm sequence numbers the store refused: nacked at the next flush.
-    pub refused: Vec<u64>,
+    /// Confirm sequence numbers of publishes waiting for the store, in
+    /// order; `true` when the store refused it (to be nacked).
+    pub pending: VecDeque<(u64, bool)>,
     /// How far the store has synced this channel's publishes.
     pub mark: Arc<DurableMark>,
     pub tx: Option<Transaction>,
@@ -71,7 +70,6 @@ impl ChannelState {
     pub fn new(mark: Arc<DurableMark>) -> Self {
         ChannelState {
             pending: VecDeque::new(),
-            refused: Vec::new(),
             mark,
             next_tag: 0,
             unacked: VecDeque::new(),

@@ -563,8 +563,8 @@ impl Session {
             let state = self.channel(ch)?;
             match outcome {
                 Enqueued::InMemory => {}
-                Enqueued::Stored => state.pending.push_back(seq),
-                Enqueued::Refused => state.refused.push(seq),
+                Enqueued::Stored => state.pending.push_back((seq, false)),
+                Enqueued::Refused => state.pending.push_back((seq, true)),
             }
         }
         Ok(())
@@ -648,50 +648,29 @@ impl Session {
     pub fn flush_confirms(&mut self, out: &mut dyn Outbox) {
         for (&ch, state) in self.channels.iter_mut() {
             let Some(seq) = state.confirm else { continue };
-            for tag in state.refused.drain(..) {
-                out.send_method(
-                    ch,
-                    BasicNack {
-                        delivery_tag: tag,
+            let (synced, failed) = (state.mark.synced(), state.mark.failed());
+            // Stored publishes wait for the store; a failed one is nacked,
+            // after acknowledging everything before it, so that no tag is
+            // settled twice.
+            while let Some(&(pending, refused)) = state.pending.front() {
+                if !refused && pending <= synced {
+                    state.pending.pop_front();
+                } else if refused || pending <= failed {
+                    state.pending.pop_front();
+                    ack_up_to(ch, &mut state.confirmed, pending - 1, out);
+                    let nack = BasicNack {
+                        delivery_tag: pending,
                         multiple: false,
                         requeue: false,
-                    }
-                    .into(),
-                );
-            }
-            // Stored publishes are confirmed once the store has synced them.
-            let (synced, failed) = (state.mark.synced(), state.mark.failed());
-            while let Some(&pending) = state.pending.front() {
-                if pending <= synced {
-                    state.pending.pop_front();
-                } else if pending <= failed {
-                    state.pending.pop_front();
-                    out.send_method(
-                        ch,
-                        BasicNack {
-                            delivery_tag: pending,
-                            multiple: false,
-                            requeue: false,
-                        }
-                        .into(),
-                    );
+                    };
+                    out.send_method(ch, nack.into());
+                    state.confirmed = pending;
                 } else {
                     break;
                 }
             }
-            let seq = state.pending.front().map_or(seq, |first| first - 1);
-            if seq > state.confirmed {
-                let multiple = seq - state.confirmed > 1;
-                state.confirmed = seq;
-                out.send_method(
-                    ch,
-                    BasicAck {
-                        delivery_tag: seq,
-                        multiple,
-                    }
-                    .into(),
-                );
-            }
+            let upto = state.pending.front().map_or(seq, |&(first, _)| first - 1);
+            ack_up_to(ch, &mut state.confirmed, upto, out);
         }
     }
 
@@ -791,6 +770,23 @@ impl Session {
             self.channel_closed(ch).await;
         }
         self.vhost.connection_closed(self.conn).await;
+    }
+}
+
+/// basic.ack for every publish after `confirmed` up to `upto` (`multiple`
+/// when that is several).
+fn ack_up_to(ch: u16, confirmed: &mut u64, upto: u64, out: &mut dyn Outbox) {
+    if upto > *confirmed {
+        let multiple = upto - *confirmed > 1;
+        *confirmed = upto;
+        out.send_method(
+            ch,
+            BasicAck {
+                delivery_tag: upto,
+                multiple,
+            }
+            .into(),
+        );
     }
 }
 
