@@ -612,3 +612,156 @@ async fn a_full_disk_nacks_persistent_publishes_and_keeps_what_was_stored() {
     }
     assert_eq!(got, acked, "exactly the confirmed messages survive");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_durable_queues_survive_a_restart() {
+    let dir = data_dir("many");
+    let started = std::time::Instant::now();
+    {
+        let mut warren = Warren::start(&dir);
+        let c = warren.connect().await;
+        // Four channels declaring in parallel, each with a message stored.
+        let mut tasks = Vec::new();
+        for part in 0..4 {
+            let ch = c.create_channel().await.unwrap();
+            tasks.push(tokio::spawn(async move {
+                ch.confirm_select(ConfirmSelectOptions::default())
+                    .await
+                    .unwrap();
+                for i in (part..10_000).step_by(4) {
+                    let name = format!("q{i:05}");
+                    let options = QueueDeclareOptions {
+                        durable: true,
+                        ..Default::default()
+                    };
+                    ch.queue_declare(&name, options, FieldTable::default())
+                        .await
+                        .unwrap();
+                    ch.basic_publish(
+                        "",
+                        &name,
+                        BasicPublishOptions::default(),
+                        name.as_bytes(),
+                        persistent(),
+                    )
+                    .await
+                    .unwrap();
+                }
+                ch.wait_for_confirms().await.unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        warren.stop();
+    }
+    let declared = started.elapsed();
+    let warren = Warren::start(&dir);
+    let restarted = started.elapsed() - declared;
+    let (_c, ch) = warren.channel().await;
+    for i in (0..10_000).step_by(997) {
+        let name = format!("q{i:05}");
+        assert_eq!(message_count(&ch, &name).await.unwrap(), 1, "{name}");
+    }
+    eprintln!("10,000 durable queues with a message each: declared in {declared:?}, restarted in {restarted:?}");
+    drop(warren);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_body_larger_than_a_segment_and_a_fanout_to_100_queues_are_stored_once() {
+    let dir = data_dir("fanout");
+    {
+        let mut warren = Warren::start(&dir);
+        let (_c, ch) = warren.channel().await;
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        ch.exchange_declare("wide", ExchangeKind::Fanout, durable, FieldTable::default())
+            .await
+            .unwrap();
+        for i in 0..100 {
+            let name = format!("f{i}");
+            ch.queue_declare(
+                &name,
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+            ch.queue_bind(
+                &name,
+                "wide",
+                "",
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        }
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        // 1 MiB, fifty times the 20 KB segments of these tests.
+        let body: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
+        ch.basic_publish(
+            "wide",
+            "",
+            BasicPublishOptions::default(),
+            &body,
+            persistent(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+        warren.stop();
+        let stored: u64 = std::fs::read_dir(dir.join("messages"))
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum();
+        assert!(
+            stored < 2 * 1024 * 1024,
+            "{stored} bytes stored for one 1 MiB message in 100 queues"
+        );
+    }
+    let warren = Warren::start(&dir);
+    let (_c, ch) = warren.channel().await;
+    for i in [0, 42, 99] {
+        let m = ch
+            .basic_get(&format!("f{i}"), BasicGetOptions { no_ack: true })
+            .await
+            .unwrap()
+            .expect("stored");
+        assert_eq!(m.delivery.data.len(), 1024 * 1024);
+        assert!(m
+            .delivery
+            .data
+            .iter()
+            .enumerate()
+            .all(|(i, b)| *b == (i % 251) as u8));
+    }
+    drop(warren);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_unwritable_data_directory_is_one_clear_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_warren"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            "/proc/warren-cannot-be-here",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("/proc/warren-cannot-be-here"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
