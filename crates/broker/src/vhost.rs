@@ -14,7 +14,7 @@ use crate::names;
 use crate::queue::{DeleteRefused, QueueHandle};
 use crate::queue::{Persistence, QueueConfig};
 use crate::storage::{bytes, Storage};
-use warren_store::Definition;
+use warren_store::{BindingDefinition, Definition};
 
 /// The exchanges every vhost starts with (the default exchange is "").
 const PREDECLARED: [(&str, ExchangeKind); 6] = [
@@ -513,29 +513,18 @@ impl VHost {
             Destination::Queue(q) => (q.name.to_bytes(), false),
             Destination::Exchange(e) => (e.to_bytes(), true),
         };
-        let (vhost, source) = (bytes(&self.name), source.to_bytes());
-        let (routing_key, arguments) = (
-            binding.routing_key.to_bytes(),
-            binding.arguments.as_bytes().clone(),
-        );
+        let stored = BindingDefinition {
+            vhost: bytes(&self.name),
+            source: source.to_bytes(),
+            destination,
+            to_exchange,
+            routing_key: binding.routing_key.to_bytes(),
+            arguments: binding.arguments.as_bytes().clone(),
+        };
         if bind {
-            Definition::Binding {
-                vhost,
-                source,
-                destination,
-                to_exchange,
-                routing_key,
-                arguments,
-            }
+            Definition::Binding(stored)
         } else {
-            Definition::Unbinding {
-                vhost,
-                source,
-                destination,
-                to_exchange,
-                routing_key,
-                arguments,
-            }
+            Definition::Unbinding(stored)
         }
     }
 

@@ -62,21 +62,16 @@ pub async fn restore(broker: &Broker, storage: &Storage, restored: Restored) {
                 vh.restore_queue(queue, *auto_delete, table(arguments), stored);
                 queues += 1;
             }
-            Definition::Binding {
-                vhost,
-                source,
-                destination,
-                to_exchange,
-                routing_key,
-                arguments,
-            } => {
-                let Some(vh) = vhost_of(vhost) else { continue };
+            Definition::Binding(b) => {
+                let Some(vh) = vhost_of(&b.vhost) else {
+                    continue;
+                };
                 let (Some(s), Some(d), Some(k)) =
-                    (name(source), name(destination), name(routing_key))
+                    (name(&b.source), name(&b.destination), name(&b.routing_key))
                 else {
                     continue;
                 };
-                if vh.restore_binding(&s, &d, *to_exchange, k, table(arguments)) {
+                if vh.restore_binding(&s, &d, b.to_exchange, k, table(&b.arguments)) {
                     bindings += 1;
                 }
             }

@@ -33,11 +33,12 @@ impl Warren {
             .unwrap();
         // Dropping it kills and reaps the child.
         let warren = Warren { child, port };
-        for _ in 0..200 {
+        // Restoring thousands of queues on a loaded machine takes a while.
+        for _ in 0..600 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return warren;
             }
-            std::thread::sleep(Duration::from_millis(25));
+            std::thread::sleep(Duration::from_millis(50));
         }
         panic!("warren did not start");
     }

@@ -10,6 +10,6 @@ mod recovery;
 mod segments;
 mod writer;
 
-pub use definitions::{Definition, DefinitionsLog};
+pub use definitions::{BindingDefinition, Definition, DefinitionsLog};
 pub use lock::DirLock;
 pub use messages::{DurableMark, MessageStore, PublishRecord, Recovered, StoredMessage};
