@@ -6,6 +6,8 @@
 //! ```
 //! It speaks plain AMQP through lapin, so the same runs work against RabbitMQ.
 
+mod raw;
+
 use clap::{Parser, Subcommand};
 use futures_lite::StreamExt;
 use lapin::options::*;
@@ -40,6 +42,10 @@ enum Command {
         /// Unconfirmed publishes in flight (publisher confirms); 0 disables confirms.
         #[arg(long, default_value_t = 1000)]
         window: usize,
+        /// Publish with Warren's own codec, pipelined (always with confirms),
+        /// instead of lapin: measures the broker rather than the client.
+        #[arg(long)]
+        raw: bool,
     },
     /// Consumes `count` messages with manual acks (multiple, every 100) and the given prefetch.
     Consume {
@@ -76,6 +82,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             size,
             persistent,
             window,
+            raw: true,
+        } => {
+            let elapsed = raw::publish(&cli.url, &queue, count, size, persistent, window)
+                .await
+                .map_err(|e| e.to_string())?;
+            let secs = elapsed.as_secs_f64();
+            println!(
+                "published (raw): {count} messages in {secs:.2} s: {:.0} msg/s, {:.1} MB/s",
+                count as f64 / secs,
+                (count * size as u64) as f64 / secs / 1e6
+            );
+        }
+        Command::Publish {
+            queue,
+            count,
+            size,
+            persistent,
+            window,
+            raw: false,
         } => {
             let durable = QueueDeclareOptions {
                 durable: persistent,
