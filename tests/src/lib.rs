@@ -82,6 +82,16 @@ pub async fn connect(uri: &str) -> lapin::Result<Connection> {
     Connection::connect(uri, properties).await
 }
 
+/// basic.consume with manual acks. lapin cancels the consumer when the
+/// returned `Consumer` is dropped: keep it.
+pub async fn consume(channel: &Channel, queue: &str, tag: &str) -> lapin::Consumer {
+    let options = lapin::options::BasicConsumeOptions::default();
+    channel
+        .basic_consume(queue, tag, options, lapin::types::FieldTable::default())
+        .await
+        .expect("consume")
+}
+
 /// queue.declare with passive set: the queue's counts, or 404/405.
 pub async fn passive_declare(channel: &Channel, queue: &str) -> lapin::Result<lapin::Queue> {
     let options = lapin::options::QueueDeclareOptions {

@@ -8,7 +8,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Consumer};
 use std::time::Duration;
 use warren_tests::{
-    passive_declare, reply_code, reply_text, watch_channel_error, watch_connection_error,
+    consume, passive_declare, reply_code, reply_text, watch_channel_error, watch_connection_error,
     TestServer,
 };
 
@@ -61,15 +61,7 @@ async fn consume_with_manual_ack_in_order() {
     let (_c, ch) = server.channel().await;
     declare(&ch, "q").await;
     publish_n(&ch, "q", 5).await;
-    let mut consumer = ch
-        .basic_consume(
-            "q",
-            "",
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = consume(&ch, "q", "").await;
     assert!(consumer.tag().as_str().starts_with("amq.ctag-"));
     for i in 0..5 {
         let d = next(&mut consumer).await;
@@ -209,15 +201,7 @@ async fn nack_and_reject_requeue_to_the_original_position_redelivered() {
     let (_c, ch) = server.channel().await;
     declare(&ch, "q").await;
     publish_n(&ch, "q", 3).await;
-    let mut consumer = ch
-        .basic_consume(
-            "q",
-            "c",
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = consume(&ch, "q", "c").await;
     let first = next(&mut consumer).await;
     let second = next(&mut consumer).await;
     let third = next(&mut consumer).await;
@@ -257,15 +241,7 @@ async fn multiple_ack_and_nack_cover_earlier_tags() {
     let (_c, ch) = server.channel().await;
     declare(&ch, "q").await;
     publish_n(&ch, "q", 4).await;
-    let mut consumer = ch
-        .basic_consume(
-            "q",
-            "c",
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = consume(&ch, "q", "c").await;
     let mut deliveries = Vec::new();
     for _ in 0..4 {
         deliveries.push(next(&mut consumer).await);
@@ -361,15 +337,7 @@ async fn per_consumer_prefetch_is_honoured() {
     declare(&ch, "q").await;
     publish_n(&ch, "q", 10).await;
     ch.basic_qos(3, BasicQosOptions::default()).await.unwrap();
-    let mut consumer = ch
-        .basic_consume(
-            "q",
-            "c",
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = consume(&ch, "q", "c").await;
     let mut held = Vec::new();
     for _ in 0..3 {
         held.push(next(&mut consumer).await);
@@ -394,24 +362,8 @@ async fn global_prefetch_is_shared_by_the_channels_consumers() {
     ch.basic_qos(4, BasicQosOptions { global: true })
         .await
         .unwrap();
-    let mut ca = ch
-        .basic_consume(
-            "a",
-            "ca",
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let mut cb = ch
-        .basic_consume(
-            "b",
-            "cb",
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut ca = consume(&ch, "a", "ca").await;
+    let mut cb = consume(&ch, "b", "cb").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut got = Vec::new();
     while let Ok(Some(Ok(d))) = tokio::time::timeout(Duration::from_millis(100), ca.next()).await {
@@ -491,15 +443,7 @@ async fn duplicate_consumer_tag_is_530_and_exclusive_consumers_403() {
     let server = TestServer::start().await;
     let (c, ch) = server.channel().await;
     declare(&ch, "q").await;
-    let _first = ch
-        .basic_consume(
-            "q",
-            "tag",
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let _first = consume(&ch, "q", "tag").await;
     let ch2 = c.create_channel().await.unwrap();
     let e = ch2
         .basic_consume(
@@ -633,15 +577,7 @@ async fn unacknowledged_messages_return_when_the_channel_closes() {
     let (c, ch) = server.channel().await;
     declare(&ch, "q").await;
     publish_n(&ch, "q", 2).await;
-    let mut consumer = ch
-        .basic_consume(
-            "q",
-            "c",
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = consume(&ch, "q", "c").await;
     next(&mut consumer).await;
     next(&mut consumer).await;
     ch.close(200, "done").await.unwrap();
@@ -662,15 +598,7 @@ async fn recover_requeues_everything_unacknowledged() {
     let (_c, ch) = server.channel().await;
     declare(&ch, "q").await;
     publish_n(&ch, "q", 2).await;
-    let mut consumer = ch
-        .basic_consume(
-            "q",
-            "c",
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = consume(&ch, "q", "c").await;
     next(&mut consumer).await;
     next(&mut consumer).await;
     ch.basic_recover(BasicRecoverOptions { requeue: true })
@@ -687,15 +615,7 @@ async fn deleting_a_queue_cancels_its_consumers() {
     let server = TestServer::start().await;
     let (c, ch) = server.channel().await;
     declare(&ch, "doomed").await;
-    let mut consumer = ch
-        .basic_consume(
-            "doomed",
-            "c",
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = consume(&ch, "doomed", "c").await;
     let ch2 = c.create_channel().await.unwrap();
     ch2.queue_delete("doomed", QueueDeleteOptions::default())
         .await
@@ -728,15 +648,7 @@ async fn unacknowledged_messages_return_when_the_connection_closes() {
     let (c, ch) = server.channel().await;
     declare(&ch, "q").await;
     publish_n(&ch, "q", 2).await;
-    let mut consumer = ch
-        .basic_consume(
-            "q",
-            "c",
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = consume(&ch, "q", "c").await;
     next(&mut consumer).await;
     next(&mut consumer).await;
     c.close(200, "bye").await.unwrap();

@@ -6,7 +6,7 @@ use lapin::publisher_confirm::Confirmation;
 use lapin::types::FieldTable;
 use lapin::BasicProperties;
 use std::time::Duration;
-use warren_tests::{passive_declare, reply_code, reply_text, TestServer};
+use warren_tests::{consume, passive_declare, reply_code, reply_text, TestServer};
 
 #[tokio::test]
 async fn every_publish_is_confirmed() {
@@ -93,15 +93,7 @@ async fn tx_acks_apply_at_commit_and_rollback_keeps_them_unacknowledged() {
         .unwrap();
     }
     ch.tx_select().await.unwrap();
-    let mut consumer = ch
-        .basic_consume(
-            "q",
-            "c",
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = consume(&ch, "q", "c").await;
     let first = tokio::time::timeout(Duration::from_secs(5), consumer.next())
         .await
         .unwrap()

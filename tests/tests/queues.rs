@@ -5,7 +5,7 @@ use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::BasicProperties;
 use std::time::Duration;
-use warren_tests::{passive_declare, reply_code, reply_text, TestServer};
+use warren_tests::{consume, passive_declare, reply_code, reply_text, TestServer};
 
 async fn publish_to(ch: &lapin::Channel, queue: &str, n: usize) {
     ch.confirm_select(ConfirmSelectOptions::default())
@@ -38,15 +38,7 @@ async fn declare_ok_carries_counts_and_server_names_look_like_rabbitmqs() {
     assert!(name.starts_with("amq.gen-") && name.len() == 30, "{name}");
     publish_to(&ch, &name, 3).await;
     // lapin cancels a consumer when its Consumer is dropped: keep it.
-    let _consumer = ch
-        .basic_consume(
-            &name,
-            "c",
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let _consumer = consume(&ch, &name, "c").await;
     let (_c2, ch2) = server.channel().await;
     let again = passive_declare(&ch2, &name).await.unwrap();
     assert_eq!(again.consumer_count(), 1);
@@ -163,24 +155,8 @@ async fn auto_delete_queue_goes_when_its_last_consumer_is_cancelled() {
     )
     .await
     .unwrap();
-    let _one = ch
-        .basic_consume(
-            "ad",
-            "one",
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let _two = ch
-        .basic_consume(
-            "ad",
-            "two",
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let _one = consume(&ch, "ad", "one").await;
+    let _two = consume(&ch, "ad", "two").await;
     ch.basic_cancel("one", BasicCancelOptions::default())
         .await
         .unwrap();
@@ -238,15 +214,7 @@ async fn delete_if_unused_and_if_empty_are_406_and_missing_is_ok() {
         "PRECONDITION_FAILED - queue 'd' in vhost '/' not empty"
     );
     let ch = c.create_channel().await.unwrap();
-    let _consumer = ch
-        .basic_consume(
-            "d",
-            "c",
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let _consumer = consume(&ch, "d", "c").await;
     let ch2 = c.create_channel().await.unwrap();
     let e = ch2
         .queue_delete(
