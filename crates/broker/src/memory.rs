@@ -8,6 +8,8 @@ use tokio::sync::Notify;
 #[derive(Debug)]
 pub struct MemoryMonitor {
     used: AtomicUsize,
+    /// The highest `used` since the last `take_peak`.
+    peak: AtomicUsize,
     /// 0: no limit.
     limit: usize,
     below: Notify,
@@ -17,6 +19,7 @@ impl MemoryMonitor {
     pub fn new(limit: usize) -> Self {
         MemoryMonitor {
             used: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
             limit,
             below: Notify::new(),
         }
@@ -31,7 +34,17 @@ impl MemoryMonitor {
     }
 
     pub(crate) fn add(&self, bytes: usize) {
-        self.used.fetch_add(bytes, Ordering::Relaxed);
+        let now = self.used.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        // A plain load first: while usage grows this is one more atomic,
+        // and none once the peak is above it.
+        if now > self.peak.load(Ordering::Relaxed) {
+            self.peak.fetch_max(now, Ordering::Relaxed);
+        }
+    }
+
+    /// The peak since the last call; the next peak starts from `used`.
+    pub fn take_peak(&self) -> usize {
+        self.peak.swap(self.used(), Ordering::Relaxed)
     }
 
     pub(crate) fn sub(&self, bytes: usize) {
@@ -70,6 +83,19 @@ pub fn default_limit(fraction: f64) -> usize {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[test]
+    fn the_peak_is_kept_until_taken() {
+        let m = MemoryMonitor::new(0);
+        m.add(100);
+        m.sub(80);
+        assert_eq!(m.take_peak(), 100);
+        assert_eq!(
+            m.take_peak(),
+            20,
+            "after taking, the peak restarts from what is used"
+        );
+    }
 
     #[tokio::test]
     async fn waiters_wake_when_usage_drops_below() {

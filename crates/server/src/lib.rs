@@ -6,6 +6,7 @@ mod connection;
 mod restore;
 mod server;
 mod tls;
+mod trim;
 pub mod users;
 
 pub use config::Config;

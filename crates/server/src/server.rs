@@ -79,6 +79,7 @@ impl Server {
             &config.vhosts,
         )
         .await?;
+        crate::trim::spawn(broker.memory.clone());
         let shared = Arc::new(Shared {
             broker,
             users: Arc::new(Users::from_config(config)),
