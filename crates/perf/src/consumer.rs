@@ -1,0 +1,179 @@
+//! A consumer: one channel consuming one or more queues; every frame already
+//! read is handled before the next read, and acks go out once per read.
+
+use crate::client::{Client, Error};
+use crate::plan::{Plan, Topology};
+use crate::stats::{Shared, STAMP_LEN};
+use bytes::BytesMut;
+use hdrhistogram::Histogram;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+use warren_codec::*;
+
+pub struct Consumer {
+    /// Queue indexes this consumer consumes from (the consumer tag is the index).
+    pub queues: Vec<usize>,
+}
+
+/// End-to-end latency in nanoseconds.
+pub type Latency = Histogram<u64>;
+
+pub fn new_latency() -> Latency {
+    Histogram::new_with_bounds(1_000, 600_000_000_000, 3).expect("valid bounds")
+}
+
+impl Consumer {
+    /// Which queues consumer `index` of `consumers` takes: its share when there
+    /// are more queues than consumers, otherwise one queue shared with others.
+    pub fn assign(index: usize, consumers: usize, queues: usize) -> Self {
+        let queues = if consumers <= queues {
+            (index..queues).step_by(consumers).collect()
+        } else {
+            vec![index % queues]
+        };
+        Consumer { queues }
+    }
+
+    /// Subscribes; the returned future consumes until told to stop.
+    pub async fn start(
+        self,
+        plan: &Plan,
+        topology: &Topology,
+        mut client: Client,
+    ) -> Result<Subscribed, Error> {
+        if plan.prefetch > 0 {
+            let qos = BasicQos {
+                prefetch_count: plan.prefetch,
+                ..Default::default()
+            };
+            client.call(qos, "basic.qos-ok").await?;
+        }
+        for &q in &self.queues {
+            let consume = BasicConsume {
+                queue: ShortString::try_from(topology.queues[q].as_str())?,
+                consumer_tag: ShortString::try_from(q.to_string().as_str())?,
+                no_ack: !plan.ack,
+                ..Default::default()
+            };
+            client.call(consume, "basic.consume-ok").await?;
+        }
+        Ok(Subscribed { client })
+    }
+}
+
+pub struct Subscribed {
+    client: Client,
+}
+
+impl Subscribed {
+    pub async fn run(self, plan: Arc<Plan>, shared: Arc<Shared>) -> Result<Latency, Error> {
+        let mut latency = new_latency();
+        let (mut reader, mut writer) = self.client.split();
+        let stop = shared.stop_consumers.notified();
+        tokio::pin!(stop);
+        stop.as_mut().enable();
+        let mut acks = BytesMut::new();
+        let mut queue = 0usize;
+        let mut last_tag = 0u64;
+        let mut unacked = 0u32;
+        // The next body frame starts a message (its stamp is in front).
+        let mut body_starts = false;
+        loop {
+            let mut fresh = 0u64;
+            let mut repeats = 0u64;
+            let now = shared.now_ns();
+            while let Some(frame) = reader.frame()? {
+                match frame.kind {
+                    1 => match Method::decode(&frame.payload)? {
+                        Method::BasicDeliver(d) => {
+                            queue = parse_index(d.consumer_tag.as_bytes());
+                            last_tag = d.delivery_tag;
+                            body_starts = true;
+                        }
+                        Method::ConnectionClose(c) => {
+                            return Err(format!(
+                                "broker closed the connection: {} {}",
+                                c.reply_code, c.reply_text
+                            )
+                            .into())
+                        }
+                        Method::ChannelClose(c) => {
+                            return Err(format!(
+                                "broker closed the channel: {} {}",
+                                c.reply_code, c.reply_text
+                            )
+                            .into())
+                        }
+                        _ => {}
+                    },
+                    3 if body_starts => {
+                        body_starts = false;
+                        let stamp = frame
+                            .payload
+                            .get(..STAMP_LEN)
+                            .ok_or("a body shorter than the 16-byte stamp")?;
+                        let id = u64::from_be_bytes(stamp[..8].try_into().expect("8 bytes"));
+                        let sent = u64::from_be_bytes(stamp[8..].try_into().expect("8 bytes"));
+                        let _ = latency.record(now.saturating_sub(sent).max(1_000));
+                        let seen = &shared.seen[queue.min(shared.seen.len() - 1)];
+                        if seen.lock().expect("not poisoned").insert(id) {
+                            fresh += 1;
+                        } else {
+                            repeats += 1;
+                        }
+                        if plan.ack {
+                            unacked += 1;
+                            if unacked >= plan.multi_ack.max(1) {
+                                ack(&mut acks, last_tag, plan.multi_ack > 1);
+                                unacked = 0;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if fresh + repeats > 0 {
+                shared.delivered.fetch_add(fresh, Relaxed);
+                shared.duplicates.fetch_add(repeats, Relaxed);
+                shared.last_delivery_ns.fetch_max(now, Relaxed);
+                shared.progress.notify_waiters();
+            }
+            if !acks.is_empty() {
+                writer.write_all(&acks).await?;
+                acks.clear();
+            }
+            tokio::select! {
+                biased;
+                _ = &mut stop => break,
+                more = reader.fill() => if !more? {
+                    return Err("the broker closed the consumer's connection".into());
+                },
+            }
+        }
+        if unacked > 0 {
+            ack(&mut acks, last_tag, true);
+        }
+        let method = ConnectionClose {
+            reply_code: 200,
+            reply_text: ShortString::from_static("done"),
+            ..Default::default()
+        };
+        encode_method_frame(0, &method.into(), &mut acks);
+        let _ = writer.write_all(&acks).await;
+        Ok(latency)
+    }
+}
+
+fn ack(out: &mut BytesMut, delivery_tag: u64, multiple: bool) {
+    let method = BasicAck {
+        delivery_tag,
+        multiple,
+    };
+    encode_method_frame(1, &method.into(), out);
+}
+
+fn parse_index(tag: &[u8]) -> usize {
+    tag.iter()
+        .fold(0usize, |n, d| n * 10 + d.wrapping_sub(b'0') as usize)
+}

@@ -1,0 +1,223 @@
+//! A publisher: frames for a batch of messages are encoded into one buffer
+//! and written at once; confirms are read by a second task.
+
+use crate::client::{Client, Error, Reader};
+use crate::plan::{Plan, Topology};
+use crate::stats::{message_id, Shared, STAMP_LEN};
+use bytes::{BufMut, BytesMut};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Notify;
+use warren_codec::*;
+
+const BATCH: u64 = 256;
+
+/// Confirm progress of one producer's channel.
+#[derive(Default)]
+struct Confirms {
+    /// How many publishes are settled (acked or nacked).
+    settled: AtomicU64,
+    changed: Notify,
+}
+
+pub struct Producer {
+    pub index: u16,
+    /// How many messages this producer publishes at most.
+    pub quota: u64,
+}
+
+/// Deliveries this producer's messages should cause, per queue.
+pub type Expected = Vec<u64>;
+
+impl Producer {
+    pub async fn run(
+        self,
+        plan: Arc<Plan>,
+        topology: Arc<Topology>,
+        shared: Arc<Shared>,
+        mut client: Client,
+        go: Arc<tokio::sync::Barrier>,
+    ) -> Result<Expected, Error> {
+        if plan.confirm > 0 {
+            client
+                .call(ConfirmSelect { nowait: false }, "confirm.select-ok")
+                .await?;
+        }
+        let frame_max = client.frame_max;
+        let (reader, mut writer) = client.split();
+        let confirms = Arc::new(Confirms::default());
+        let confirm_task = (plan.confirm > 0).then(|| {
+            tokio::spawn(read_confirms(reader, confirms.clone(), shared.clone()))
+        });
+
+        let mut expected = vec![0u64; topology.queues.len()];
+        let mut out = BytesMut::with_capacity(256 * 1024);
+        let mut body = vec![0u8; plan.size.max(STAMP_LEN)];
+        let chunk = match frame_max as usize {
+            0 => usize::MAX,
+            max => max - 8,
+        };
+        let targets = topology.targets.len();
+        go.wait().await;
+        let started = tokio::time::Instant::now();
+        let mut sent = 0u64;
+        while sent < self.quota && !shared.stop_producers.load(Relaxed) {
+            let mut batch = BATCH.min(self.quota - sent);
+            if plan.rate > 0.0 {
+                let due = (started.elapsed().as_secs_f64() * plan.rate) as u64 + 1;
+                if due <= sent {
+                    let next = Duration::from_secs_f64(sent as f64 / plan.rate);
+                    tokio::time::sleep_until(started + next).await;
+                    continue;
+                }
+                batch = batch.min(due - sent);
+            }
+            if plan.confirm > 0 {
+                let window = plan.confirm as u64;
+                let room = window.saturating_sub(sent - confirms.settled.load(Relaxed));
+                if room == 0 {
+                    let changed = confirms.changed.notified();
+                    tokio::pin!(changed);
+                    changed.as_mut().enable();
+                    if sent - confirms.settled.load(Relaxed) >= window {
+                        changed.await;
+                    }
+                    continue;
+                }
+                batch = batch.min(room);
+            }
+            if plan.max_in_flight > 0 && !plan.consume_after_publish {
+                let room = plan.max_in_flight.saturating_sub(shared.in_flight());
+                if room == 0 {
+                    let progress = shared.progress.notified();
+                    tokio::pin!(progress);
+                    progress.as_mut().enable();
+                    if shared.in_flight() >= plan.max_in_flight {
+                        // Also time out: the consumers may all have gone.
+                        let _ = tokio::time::timeout(Duration::from_millis(100), progress).await;
+                    }
+                    continue;
+                }
+                batch = batch.min(room);
+            }
+            let stamp = shared.now_ns();
+            let mut routed = 0u64;
+            for _ in 0..batch {
+                let target = &topology.targets[(self.index as usize + sent as usize) % targets];
+                out.extend_from_slice(&target.frames);
+                body[..8].copy_from_slice(&message_id(self.index, sent).to_be_bytes());
+                body[8..16].copy_from_slice(&stamp.to_be_bytes());
+                for piece in body[..plan.size].chunks(chunk) {
+                    out.put_u8(3);
+                    out.put_u16(1);
+                    out.put_u32(piece.len() as u32);
+                    out.put_slice(piece);
+                    out.put_u8(0xCE);
+                }
+                for &q in &target.queues {
+                    expected[q] += 1;
+                }
+                routed += target.queues.len() as u64;
+                sent += 1;
+            }
+            shared.routed.fetch_add(routed, Relaxed);
+            shared.published.fetch_add(batch, Relaxed);
+            writer.write_all(&out).await?;
+            out.clear();
+        }
+        if let Some(task) = confirm_task {
+            // Every publish is settled before the producer counts as done.
+            let wait = async {
+                while confirms.settled.load(Relaxed) < sent {
+                    let changed = confirms.changed.notified();
+                    tokio::pin!(changed);
+                    changed.as_mut().enable();
+                    if confirms.settled.load(Relaxed) < sent {
+                        changed.await;
+                    }
+                }
+            };
+            if tokio::time::timeout(Duration::from_secs(60), wait)
+                .await
+                .is_err()
+            {
+                return Err(format!(
+                    "producer {}: {} publishes unconfirmed after 60 s",
+                    self.index,
+                    sent - confirms.settled.load(Relaxed)
+                )
+                .into());
+            }
+            task.abort();
+        }
+        let mut close = BytesMut::new();
+        let method = ConnectionClose {
+            reply_code: 200,
+            reply_text: ShortString::from_static("done"),
+            ..Default::default()
+        };
+        encode_method_frame(0, &method.into(), &mut close);
+        let _ = writer.write_all(&close).await;
+        Ok(expected)
+    }
+}
+
+async fn read_confirms(
+    mut reader: Reader,
+    confirms: Arc<Confirms>,
+    shared: Arc<Shared>,
+) -> Result<(), Error> {
+    // Tags up to `floor` are settled, plus the single ones in `above`
+    // (RabbitMQ may confirm single tags out of order).
+    let mut floor = 0u64;
+    let mut above = std::collections::BTreeSet::new();
+    loop {
+        let before = floor + above.len() as u64;
+        while let Some(frame) = reader.frame()? {
+            if frame.kind != 1 {
+                continue;
+            }
+            let (tag, multiple, acked) = match Method::decode(&frame.payload)? {
+                Method::BasicAck(a) => (a.delivery_tag, a.multiple, true),
+                Method::BasicNack(n) => (n.delivery_tag, n.multiple, false),
+                Method::ConnectionClose(c) => {
+                    return Err(format!("broker closed: {} {}", c.reply_code, c.reply_text).into())
+                }
+                Method::ChannelClose(c) => {
+                    return Err(format!("channel closed: {} {}", c.reply_code, c.reply_text).into())
+                }
+                _ => continue,
+            };
+            let newly = if multiple && tag > floor {
+                let singles = above.range(..=tag).count() as u64;
+                above = above.split_off(&(tag + 1));
+                let newly = tag - floor - singles;
+                floor = tag;
+                newly
+            } else if !multiple && tag > floor && above.insert(tag) {
+                while above.first() == Some(&(floor + 1)) {
+                    above.pop_first();
+                    floor += 1;
+                }
+                1
+            } else {
+                0
+            };
+            if acked {
+                shared.confirmed.fetch_add(newly, Relaxed);
+            } else {
+                shared.nacked.fetch_add(newly, Relaxed);
+            }
+        }
+        let settled = floor + above.len() as u64;
+        if settled != before {
+            confirms.settled.store(settled, Relaxed);
+            confirms.changed.notify_waiters();
+        }
+        if !reader.fill().await? {
+            return Ok(());
+        }
+    }
+}
