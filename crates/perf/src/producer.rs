@@ -61,7 +61,13 @@ impl Producer {
         };
         let targets = topology.targets.len();
         go.wait().await;
-        let started = tokio::time::Instant::now();
+        // Rate-limited producers start spread over one interval, not in step.
+        let mut started = tokio::time::Instant::now();
+        if plan.rate > 0.0 && plan.producers > 1 {
+            let offset = self.index as f64 / plan.producers as f64 / plan.rate;
+            started += Duration::from_secs_f64(offset);
+            tokio::time::sleep_until(started).await;
+        }
         let mut sent = 0u64;
         while sent < self.quota && !shared.stop_producers.load(Relaxed) {
             let mut batch = BATCH.min(self.quota - sent);
