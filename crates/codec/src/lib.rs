@@ -25,7 +25,7 @@ mod roundtrip_tests;
 #[cfg(test)]
 mod strategies;
 
-pub use content::ContentHeader;
+pub use content::{ContentHeader, HeaderSummary};
 pub use error::CodecError;
 pub use frame::{
     encode_body_frame, encode_content, encode_header_frame, encode_heartbeat_frame,

@@ -71,6 +71,36 @@ proptest! {
         prop_assert_eq!(received, body);
     }
 
+    /// The summary agrees with the full decode on valid headers and fails
+    /// exactly when it fails on corrupted ones.
+    #[test]
+    fn header_summary_agrees_with_decode(
+        properties in any_basic_properties(),
+        body_size: u64,
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..3),
+    ) {
+        let header = ContentHeader { class_id: class_id::BASIC, weight: 0, body_size, properties };
+        let mut buf = BytesMut::new();
+        header.encode(&mut buf);
+        let len = buf.len();
+        for (at, value) in flips {
+            buf[at % len] = value;
+        }
+        let payload = buf.freeze();
+        match (ContentHeader::decode(&payload), ContentHeader::summarize(&payload)) {
+            (Ok(full), Ok(summary)) => {
+                prop_assert_eq!(summary.body_size, full.body_size);
+                prop_assert_eq!(summary.delivery_mode, full.properties.delivery_mode);
+                prop_assert_eq!(summary.priority, full.properties.priority);
+                prop_assert_eq!(summary.expiration, full.properties.expiration);
+                prop_assert_eq!(summary.user_id, full.properties.user_id);
+                prop_assert_eq!(summary.headers, full.properties.headers);
+            }
+            (Err(a), Err(b)) => prop_assert_eq!(a, b),
+            (a, b) => prop_assert!(false, "decode {:?} but summarize {:?}", a, b),
+        }
+    }
+
     #[test]
     fn field_tables_round_trip(entries in field_entries()) {
         let table: FieldTable = entries.iter().cloned().collect();

@@ -116,11 +116,9 @@ impl Client {
             if let Some(Frame::Method { method, .. }) = self.decoder.decode(&mut self.buf)? {
                 return match method {
                     m if m.info().name == name => Ok(m),
-                    Method::ConnectionClose(c) => Err(format!(
-                        "connection closed: {} {}",
-                        c.reply_code, c.reply_text
-                    )
-                    .into()),
+                    Method::ConnectionClose(c) => {
+                        Err(format!("connection closed: {} {}", c.reply_code, c.reply_text).into())
+                    }
                     Method::ChannelClose(c) => {
                         Err(format!("channel closed: {} {}", c.reply_code, c.reply_text).into())
                     }

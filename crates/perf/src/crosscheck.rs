@@ -31,8 +31,12 @@ pub async fn lapin_throughput(
     let pch = publisher.create_channel().await?;
     let cch = consumer.create_channel().await?;
     let queue = format!("perf-crosscheck-{}", std::process::id());
-    pch.queue_declare(&queue, QueueDeclareOptions::default(), FieldTable::default())
-        .await?;
+    pch.queue_declare(
+        &queue,
+        QueueDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await?;
     let mut deliveries = cch
         .basic_consume(
             &queue,
@@ -77,7 +81,8 @@ pub async fn lapin_throughput(
     let publish_seconds = started.elapsed().as_secs_f64();
     let consume_seconds = consuming.await?;
     let after = pid.and_then(proc::sample);
-    pch.queue_delete(&queue, QueueDeleteOptions::default()).await?;
+    pch.queue_delete(&queue, QueueDeleteOptions::default())
+        .await?;
     let got = delivered.load(Relaxed);
     let mut report = Report {
         scenario: "crosscheck-lapin".into(),

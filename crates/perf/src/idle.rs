@@ -8,7 +8,12 @@ use crate::report::Report;
 use crate::run::connect_many;
 use std::time::{Duration, Instant};
 
-pub async fn run(plan: Plan, count: usize, broker: &str, pid: Option<u32>) -> Result<Report, Error> {
+pub async fn run(
+    plan: Plan,
+    count: usize,
+    broker: &str,
+    pid: Option<u32>,
+) -> Result<Report, Error> {
     proc::raise_fd_limit();
     let before = pid.and_then(proc::sample);
     let started = Instant::now();

@@ -25,7 +25,10 @@ use client::{Error, Target};
 use plan::{ExchangeKind, Plan};
 
 #[derive(Parser)]
-#[command(version, about = "Load tool for AMQP 0-9-1 brokers: rates, latency, loss, and the broker's CPU and memory per message")]
+#[command(
+    version,
+    about = "Load tool for AMQP 0-9-1 brokers: rates, latency, loss, and the broker's CPU and memory per message"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -48,9 +48,8 @@ impl Producer {
         let frame_max = client.frame_max;
         let (reader, mut writer) = client.split();
         let confirms = Arc::new(Confirms::default());
-        let confirm_task = (plan.confirm > 0).then(|| {
-            tokio::spawn(read_confirms(reader, confirms.clone(), shared.clone()))
-        });
+        let confirm_task = (plan.confirm > 0)
+            .then(|| tokio::spawn(read_confirms(reader, confirms.clone(), shared.clone())));
 
         let mut expected = vec![0u64; topology.queues.len()];
         let mut out = BytesMut::with_capacity(256 * 1024);
@@ -69,13 +68,14 @@ impl Producer {
             tokio::time::sleep_until(started).await;
         }
         let mut sent = 0u64;
-        while sent < self.quota && !shared.stop_producers.load(Relaxed) {
+        let deadline = started + Duration::from_secs_f64(plan.seconds);
+        while sent < self.quota && tokio::time::Instant::now() < deadline {
             let mut batch = BATCH.min(self.quota - sent);
             if plan.rate > 0.0 {
                 let due = (started.elapsed().as_secs_f64() * plan.rate) as u64 + 1;
                 if due <= sent {
                     let next = Duration::from_secs_f64(sent as f64 / plan.rate);
-                    tokio::time::sleep_until(started + next).await;
+                    tokio::time::sleep_until((started + next).min(deadline)).await;
                     continue;
                 }
                 batch = batch.min(due - sent);

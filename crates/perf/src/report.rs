@@ -42,17 +42,34 @@ impl Report {
         if self.connections.is_none() {
             rows.push(("published", count(self.published)));
             if self.confirmed + self.nacked > 0 {
-                rows.push(("confirmed / nacked", format!("{} / {}", count(self.confirmed), count(self.nacked))));
+                rows.push((
+                    "confirmed / nacked",
+                    format!("{} / {}", count(self.confirmed), count(self.nacked)),
+                ));
             }
             rows.push(("deliveries", count(self.deliveries)));
-            rows.push(("lost / duplicates", format!("{} / {}", self.lost, self.duplicates)));
-            rows.push(("publish rate", format!("{} msg/s", format_count(self.publish_rate))));
-            rows.push(("consume rate", format!("{} msg/s", format_count(self.consume_rate))));
+            rows.push((
+                "lost / duplicates",
+                format!("{} / {}", self.lost, self.duplicates),
+            ));
+            rows.push((
+                "publish rate",
+                format!("{} msg/s", format_count(self.publish_rate)),
+            ));
+            rows.push((
+                "consume rate",
+                format!("{} msg/s", format_count(self.consume_rate)),
+            ));
         }
-        if let (Some(p50), Some(p99), Some(p999)) =
-            (self.latency_p50_us, self.latency_p99_us, self.latency_p999_us)
-        {
-            rows.push(("latency p50 / p99 / p99.9", format!("{p50:.0} / {p99:.0} / {p999:.0} µs")));
+        if let (Some(p50), Some(p99), Some(p999)) = (
+            self.latency_p50_us,
+            self.latency_p99_us,
+            self.latency_p999_us,
+        ) {
+            rows.push((
+                "latency p50 / p99 / p99.9",
+                format!("{p50:.0} / {p99:.0} / {p999:.0} µs"),
+            ));
         }
         if let Some(n) = self.connections {
             rows.push(("connections", count(n)));
@@ -67,7 +84,10 @@ impl Report {
             rows.push(("broker CPU per message", format!("{cpu:.2} µs")));
         }
         if let (Some(rss), Some(peak)) = (self.broker_rss_mb, self.broker_peak_rss_mb) {
-            rows.push(("broker RSS (end / peak)", format!("{rss:.0} / {peak:.0} MB")));
+            rows.push((
+                "broker RSS (end / peak)",
+                format!("{rss:.0} / {peak:.0} MB"),
+            ));
         }
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         for (k, v) in rows {

@@ -4,8 +4,8 @@
 use crate::client::{Client, Error};
 use crate::consumer::{new_latency, Consumer, Latency, Subscribed};
 use crate::plan::{Plan, Topology};
-use crate::producer::{Expected, Producer};
 use crate::proc;
+use crate::producer::{Expected, Producer};
 use crate::report::{format_count, Report};
 use crate::stats::Shared;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -57,20 +57,12 @@ pub async fn run(plan: Plan, broker: &str, pid: Option<u32>) -> Result<Report, E
     go.wait().await;
     let publish_start = Instant::now();
 
-    let stopper = {
-        let (shared, seconds) = (shared.clone(), plan.seconds);
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
-            shared.stop_producers.store(true, Relaxed);
-        })
-    };
     let mut expected = vec![0u64; plan.queues];
     for producer in producers {
         for (total, n) in expected.iter_mut().zip(producer.await??) {
             *total += n;
         }
     }
-    stopper.abort();
     let publish_seconds = publish_start.elapsed().as_secs_f64();
 
     let mut consume_start = consume_start;
@@ -98,8 +90,10 @@ pub async fn run(plan: Plan, broker: &str, pid: Option<u32>) -> Result<Report, E
         .map(|(want, seen)| want.saturating_sub(seen.lock().expect("not poisoned").distinct))
         .sum();
     let published = shared.published.load(Relaxed);
-    let consume_seconds = (shared.last_delivery_ns.load(Relaxed).saturating_sub(consume_offset_ns))
-        as f64
+    let consume_seconds = (shared
+        .last_delivery_ns
+        .load(Relaxed)
+        .saturating_sub(consume_offset_ns)) as f64
         / 1e9;
     let mut report = Report {
         scenario: plan.name.clone(),
@@ -129,11 +123,18 @@ pub async fn run(plan: Plan, broker: &str, pid: Option<u32>) -> Result<Report, E
     }
     if let (Some(before), Some(after)) = (before, after) {
         let cpu = after.cpu_seconds - before.cpu_seconds;
-        let per = if deliveries > 0 { deliveries } else { published };
+        let per = if deliveries > 0 {
+            deliveries
+        } else {
+            published
+        };
         report.broker_cpu_seconds = Some(cpu);
         report.broker_cpu_us_per_msg = Some(cpu * 1e6 / per.max(1) as f64);
         report.broker_rss_mb = Some(after.rss_bytes as f64 / 1e6);
-        let peak = peak_rss.load(Relaxed).max(after.rss_bytes).max(before.rss_bytes);
+        let peak = peak_rss
+            .load(Relaxed)
+            .max(after.rss_bytes)
+            .max(before.rss_bytes);
         report.broker_peak_rss_mb = Some(peak as f64 / 1e6);
     }
     Ok(report)
@@ -144,7 +145,9 @@ fn split_quota(total: u64, producers: usize) -> Vec<u64> {
     if total == u64::MAX {
         return vec![u64::MAX; n as usize];
     }
-    (0..n).map(|i| total / n + u64::from(i < total % n)).collect()
+    (0..n)
+        .map(|i| total / n + u64::from(i < total % n))
+        .collect()
 }
 
 pub async fn connect_many(plan: &Plan, count: usize) -> Result<Vec<Client>, Error> {

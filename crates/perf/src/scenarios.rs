@@ -8,17 +8,50 @@ pub struct Scenario {
 }
 
 pub const SCENARIOS: &[Scenario] = &[
-    Scenario { name: "throughput", about: "1 producer -> 1 queue -> 1 consumer, 16 B, no acks" },
-    Scenario { name: "ack", about: "as throughput, manual acks, prefetch 100, multi-ack every 50" },
-    Scenario { name: "confirm", about: "persistent 16 B into a durable queue, confirms with 1000 outstanding, 1 consumer" },
-    Scenario { name: "fanout", about: "1 producer -> fanout -> 10 queues, a consumer each" },
-    Scenario { name: "topic", about: "1,000 routing keys -> topic -> 100 queues bound by patterns, 10 consumers" },
-    Scenario { name: "many-queues", about: "1,000 queues at 10 msg/s each, 10 consumers" },
-    Scenario { name: "many-publishers", about: "1,000 connections publishing 1 msg/s each into one queue" },
-    Scenario { name: "latency-1k", about: "1 producer at a fixed 1,000 msg/s, 1 consumer: latency percentiles" },
-    Scenario { name: "latency-10k", about: "1 producer at a fixed 10,000 msg/s, 1 consumer: latency percentiles" },
-    Scenario { name: "connections", about: "open 5,000 idle connections: time and broker RSS per connection" },
-    Scenario { name: "backlog", about: "1M x 1 KiB persistent, confirmed, no consumer; then drain (ack, prefetch 1000)" },
+    Scenario {
+        name: "throughput",
+        about: "1 producer -> 1 queue -> 1 consumer, 16 B, no acks",
+    },
+    Scenario {
+        name: "ack",
+        about: "as throughput, manual acks, prefetch 100, multi-ack every 50",
+    },
+    Scenario {
+        name: "confirm",
+        about: "persistent 16 B into a durable queue, confirms with 1000 outstanding, 1 consumer",
+    },
+    Scenario {
+        name: "fanout",
+        about: "1 producer -> fanout -> 10 queues, a consumer each",
+    },
+    Scenario {
+        name: "topic",
+        about: "1,000 routing keys -> topic -> 100 queues bound by patterns, 10 consumers",
+    },
+    Scenario {
+        name: "many-queues",
+        about: "1,000 queues at 10 msg/s each, 10 consumers",
+    },
+    Scenario {
+        name: "many-publishers",
+        about: "1,000 connections publishing 1 msg/s each into one queue",
+    },
+    Scenario {
+        name: "latency-1k",
+        about: "1 producer at a fixed 1,000 msg/s, 1 consumer: latency percentiles",
+    },
+    Scenario {
+        name: "latency-10k",
+        about: "1 producer at a fixed 10,000 msg/s, 1 consumer: latency percentiles",
+    },
+    Scenario {
+        name: "connections",
+        about: "open 5,000 idle connections: time and broker RSS per connection",
+    },
+    Scenario {
+        name: "backlog",
+        about: "1M x 1 KiB persistent, confirmed, no consumer; then drain (ack, prefetch 1000)",
+    },
 ];
 
 /// The plan of a named scenario; `scale` shrinks counts for quick runs (CI).

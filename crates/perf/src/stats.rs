@@ -1,7 +1,7 @@
 //! What producers and consumers share during a run: counters, the stop
 //! signals, and per-queue sets of the messages seen (for loss and duplicates).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Instant;
 use tokio::sync::Notify;
@@ -31,7 +31,6 @@ pub struct Shared {
     pub duplicates: AtomicU64,
     /// Nanoseconds since `start` of the latest delivery.
     pub last_delivery_ns: AtomicU64,
-    pub stop_producers: AtomicBool,
     /// Consumers made progress: producers held by the in-flight cap look again.
     pub progress: Notify,
     pub stop_consumers: Notify,
@@ -49,7 +48,6 @@ impl Shared {
             delivered: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
             last_delivery_ns: AtomicU64::new(0),
-            stop_producers: AtomicBool::new(false),
             progress: Notify::new(),
             stop_consumers: Notify::new(),
             seen: (0..queues).map(|_| Mutex::new(Seen::default())).collect(),

@@ -2,7 +2,7 @@
 //! basic.publish + content header + body frames into one message.
 
 use bytes::{Bytes, BytesMut};
-use warren_codec::{BasicPublish, ContentHeader, ReplyCode};
+use warren_codec::{BasicPublish, HeaderSummary, ReplyCode};
 
 use crate::error::AmqpError;
 
@@ -19,11 +19,11 @@ pub(crate) enum Assembly {
     AwaitingBody(Box<PartialMessage>),
 }
 
-/// Boxed in [`Assembly`] only while a multi-frame body arrives: single-frame
-/// messages never build one.
+/// Boxed in [`Assembly`] to keep channels small; the connection reuses one
+/// box from message to message, so publishing allocates nothing.
 pub(crate) struct PartialMessage {
     pub publish: BasicPublish,
-    pub header: ContentHeader,
+    pub properties: HeaderSummary,
     pub header_payload: Bytes,
     pub body: BodyBuilder,
 }

@@ -3,7 +3,8 @@
 //! reply code RabbitMQ uses.
 
 use bytes::{Bytes, BytesMut};
-use std::collections::{HashMap, VecDeque};
+use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use warren_codec::{
@@ -11,9 +12,9 @@ use warren_codec::{
     encode_method_frame, encode_raw_header_frame, BasicPublish, ChannelCloseOk, ChannelFlowOk,
     ChannelOpenOk, ConnectionBlocked, ConnectionClose, ConnectionCloseOk, ConnectionOpen,
     ConnectionOpenOk, ConnectionStart, ConnectionTune, ConnectionUnblocked,
-    ConnectionUpdateSecretOk, ContentHeader, FieldTable, FrameDecoder, LongString, Method,
-    RawFrame, ReplyCode, ShortString, FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD,
-    FRAME_OVERHEAD, PROTOCOL_HEADER,
+    ConnectionUpdateSecretOk, ContentHeader, FieldTable, FrameDecoder, HeaderSummary, LongString,
+    Method, RawFrame, ReplyCode, ShortString, FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT,
+    FRAME_METHOD, FRAME_OVERHEAD, PROTOCOL_HEADER,
 };
 
 use crate::auth::{parse_sasl_response, Authenticator, VhostAccess};
@@ -83,7 +84,8 @@ pub enum Event {
 pub struct Publish {
     pub channel: u16,
     pub method: BasicPublish,
-    pub header: ContentHeader,
+    /// The properties the broker acts on; the rest stay in `header_payload`.
+    pub properties: HeaderSummary,
     /// The content header's payload as it arrived, to send on unchanged.
     pub header_payload: Bytes,
     pub body: Bytes,
@@ -124,7 +126,9 @@ pub struct Connection {
     capabilities: ClientCapabilities,
     client_properties: FieldTable,
     user: Option<String>,
-    channels: HashMap<u16, ChannelState>,
+    channels: FxHashMap<u16, ChannelState>,
+    /// The last message's assembly box, reused for the next.
+    spare: Option<Box<PartialMessage>>,
     output: Output,
     events: VecDeque<Event>,
     last_received: Instant,
@@ -152,7 +156,8 @@ impl Connection {
             capabilities: ClientCapabilities::default(),
             client_properties: FieldTable::new(),
             user: None,
-            channels: HashMap::new(),
+            channels: FxHashMap::default(),
+            spare: None,
             output: Output::default(),
             events: VecDeque::new(),
             last_received: now,
@@ -499,69 +504,75 @@ impl Connection {
         frame: RawFrame,
         now: Instant,
     ) -> Result<(), AmqpError> {
-        let next =
-            match (assembly, frame.kind) {
-                (Assembly::Idle, FRAME_METHOD) => {
-                    self.handle_channel_method(channel, Method::decode(&frame.payload)?, now)?
+        let next = match (assembly, frame.kind) {
+            (Assembly::Idle, FRAME_METHOD) => {
+                self.handle_channel_method(channel, Method::decode(&frame.payload)?, now)?
+            }
+            (Assembly::Idle, _) => {
+                return Err(AmqpError::new(
+                    ReplyCode::UnexpectedFrame,
+                    "expected method frame, got non method frame instead",
+                ))
+            }
+            (Assembly::AwaitingHeader(publish), FRAME_HEADER) => {
+                let properties = ContentHeader::summarize(&frame.payload)?;
+                if properties.body_size > self.config.max_message_size {
+                    let error = AmqpError::new(
+                        ReplyCode::PreconditionFailed,
+                        format!(
+                            "message size {} is larger than configured max size {}",
+                            properties.body_size, self.config.max_message_size
+                        ),
+                    )
+                    .on(BasicPublish::CLASS_ID, BasicPublish::METHOD_ID);
+                    self.channel_error(channel, error, now);
+                    return Ok(());
                 }
-                (Assembly::Idle, _) => {
-                    return Err(AmqpError::new(
-                        ReplyCode::UnexpectedFrame,
-                        "expected method frame, got non method frame instead",
-                    ))
-                }
-                (Assembly::AwaitingHeader(publish), FRAME_HEADER) => {
-                    let header = ContentHeader::decode(&frame.payload)?;
-                    if header.body_size > self.config.max_message_size {
-                        let error = AmqpError::new(
-                            ReplyCode::PreconditionFailed,
-                            format!(
-                                "message size {} is larger than configured max size {}",
-                                header.body_size, self.config.max_message_size
-                            ),
-                        )
-                        .on(BasicPublish::CLASS_ID, BasicPublish::METHOD_ID);
-                        self.channel_error(channel, error, now);
-                        return Ok(());
-                    }
-                    if header.body_size == 0 {
-                        self.emit_publish(channel, publish, header, frame.payload, Bytes::new());
-                        Assembly::Idle
-                    } else {
-                        Assembly::AwaitingBody(Box::new(PartialMessage {
-                            publish,
-                            body: BodyBuilder::new(header.body_size),
-                            header,
-                            header_payload: frame.payload,
-                        }))
-                    }
-                }
-                (Assembly::AwaitingBody(mut partial), FRAME_BODY) => {
-                    match partial.body.push(frame.payload)? {
-                        Some(body) => {
-                            let PartialMessage {
-                                publish,
-                                header,
-                                header_payload,
-                                ..
-                            } = *partial;
-                            self.emit_publish(channel, publish, header, header_payload, body);
-                            Assembly::Idle
+                if properties.body_size == 0 {
+                    self.emit_publish(channel, publish, properties, frame.payload, Bytes::new());
+                    Assembly::Idle
+                } else {
+                    let partial = PartialMessage {
+                        publish,
+                        body: BodyBuilder::new(properties.body_size),
+                        properties,
+                        header_payload: frame.payload,
+                    };
+                    Assembly::AwaitingBody(match self.spare.take() {
+                        Some(mut spare) => {
+                            *spare = partial;
+                            spare
                         }
-                        None => Assembly::AwaitingBody(partial),
-                    }
+                        None => Box::new(partial),
+                    })
                 }
-                (Assembly::AwaitingHeader(_), _) => return Err(AmqpError::new(
+            }
+            (Assembly::AwaitingBody(mut partial), FRAME_BODY) => {
+                match partial.body.push(frame.payload)? {
+                    Some(body) => {
+                        let publish = std::mem::take(&mut partial.publish);
+                        let properties = std::mem::take(&mut partial.properties);
+                        let header_payload = std::mem::take(&mut partial.header_payload);
+                        self.spare = Some(partial);
+                        self.emit_publish(channel, publish, properties, header_payload, body);
+                        Assembly::Idle
+                    }
+                    None => Assembly::AwaitingBody(partial),
+                }
+            }
+            (Assembly::AwaitingHeader(_), _) => {
+                return Err(AmqpError::new(
                     ReplyCode::UnexpectedFrame,
                     "expected content header for class 60, got non content header frame instead",
-                )),
-                (Assembly::AwaitingBody(_), _) => {
-                    return Err(AmqpError::new(
-                        ReplyCode::UnexpectedFrame,
-                        "expected content body, got non content body frame instead",
-                    ))
-                }
-            };
+                ))
+            }
+            (Assembly::AwaitingBody(_), _) => {
+                return Err(AmqpError::new(
+                    ReplyCode::UnexpectedFrame,
+                    "expected content body, got non content body frame instead",
+                ))
+            }
+        };
         if let Some(ChannelState::Open(assembly)) = self.channels.get_mut(&channel) {
             *assembly = next;
         }
@@ -572,14 +583,14 @@ impl Connection {
         &mut self,
         channel: u16,
         method: BasicPublish,
-        header: ContentHeader,
+        properties: HeaderSummary,
         header_payload: Bytes,
         body: Bytes,
     ) {
         self.events.push_back(Event::Publish(Publish {
             channel,
             method,
-            header,
+            properties,
             header_payload,
             body,
         }));

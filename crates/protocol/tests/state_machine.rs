@@ -393,7 +393,7 @@ fn content_is_assembled_across_frames() {
     };
     assert_eq!(publish.channel, 1);
     assert_eq!(&publish.body[..], &body[..]);
-    assert_eq!(publish.header.body_size, 20_000);
+    assert_eq!(publish.properties.body_size, 20_000);
 }
 
 #[test]

@@ -23,9 +23,9 @@ const OUTBOUND_LIMIT: usize = 4 * 1024 * 1024;
 /// Deliveries a connection's inbox holds; a queue skips a consumer whose
 /// connection's inbox is full.
 const INBOX_CAPACITY: usize = 256;
-/// Queue events taken per turn, so input keeps being read.
-const EVENTS_PER_TURN: usize = 128;
 const READ_CHUNK: usize = 64 * 1024;
+/// An idle connection's read buffer; it grows while reads fill it.
+const FIRST_READ: usize = 2 * 1024;
 /// How long a finished connection waits for the client to close the
 /// socket, draining input meanwhile, so that the last frames are not lost
 /// to a TCP reset or an early end of stream.
@@ -66,9 +66,11 @@ pub async fn serve<S>(
     config.peer_is_loopback = peer.ip().is_loopback();
     let now = std::time::Instant::now();
     let mut conn = Connection::new(config, shared.users.clone(), now);
-    let (port, mut inbox) = DeliveryPort::new(INBOX_CAPACITY);
+    let port = DeliveryPort::new(INBOX_CAPACITY);
+    let mut delivered = std::collections::VecDeque::new();
     let mut session: Option<Session> = None;
-    let mut input = BytesMut::with_capacity(READ_CHUNK);
+    let mut input = BytesMut::new();
+    let mut read_size = FIRST_READ;
     let mut peer_closed = false;
     let mut user = String::new();
     let mut vhost_name = String::new();
@@ -121,8 +123,8 @@ pub async fn serve<S>(
         let deadline = conn.next_timeout().map(Instant::from_std);
         // Rung by the store when publishes of this connection are on disk.
         let bell = session.as_ref().map(|s| s.bell());
-        if input.capacity() - input.len() < READ_CHUNK / 4 {
-            input.reserve(READ_CHUNK);
+        if input.capacity() - input.len() < read_size / 4 {
+            input.reserve(read_size);
         }
         tokio::select! {
             read = reader.read_buf(&mut input), if held.is_none() => match read {
@@ -132,21 +134,23 @@ pub async fn serve<S>(
                     }
                     peer_closed = true;
                 }
-                Ok(_) => conn.received_bytes(std::time::Instant::now()),
+                Ok(n) => {
+                    if n >= read_size / 2 {
+                        read_size = (read_size * 2).min(READ_CHUNK);
+                    }
+                    conn.received_bytes(std::time::Instant::now())
+                }
             },
-            Some(event) = inbox.recv(), if conn.is_open() => {
+            _ = port.recv_all(&mut delivered), if conn.is_open() => {
                 let now = std::time::Instant::now();
                 if let Some(session) = &mut session {
                     let mut out = ConnOutbox { conn: &mut conn, now };
-                    session.queue_event(event, &mut out).await;
-                    for _ in 1..EVENTS_PER_TURN {
-                        match inbox.try_recv() {
-                            Ok(event) => session.queue_event(event, &mut out).await,
-                            Err(_) => break,
-                        }
+                    while let Some(event) = delivered.pop_front() {
+                        session.queue_event(event, &mut out).await;
                     }
                     session.events_drained();
                 }
+                delivered.clear();
             },
             _ = shared.broker.memory.wait_below(), if held.is_some() => {
                 let now = std::time::Instant::now();
@@ -176,8 +180,10 @@ pub async fn serve<S>(
     if let Some(session) = &mut session {
         session.connection_closed().await;
     }
-    inbox.close();
-    while let Ok(ConnEvent::Deliver(d)) = inbox.try_recv() {
+    for event in port.close() {
+        let ConnEvent::Deliver(d) = event else {
+            continue;
+        };
         if !d.no_ack {
             d.queue.reject(smallvec_one(d.id), true).await;
         }

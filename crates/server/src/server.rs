@@ -204,10 +204,7 @@ impl AcceptLoop {
                 shutdown: self.shutdown.clone(),
                 alive: self.alive.clone(),
             };
-            tokio::spawn(async move {
-                task.run().await;
-                drop(permit);
-            });
+            tokio::spawn(task.run(permit));
         }
     }
 }
@@ -224,7 +221,7 @@ struct ConnectionTask {
 impl ConnectionTask {
     /// The TLS handshake happens here, in the connection's own task and
     /// under a timeout, never in the accept loop.
-    async fn run(self) {
+    async fn run(self, permit: Option<tokio::sync::OwnedSemaphorePermit>) {
         let ConnectionTask {
             stream,
             peer,
@@ -248,5 +245,6 @@ impl ConnectionTask {
             }
         }
         drop(alive);
+        drop(permit);
     }
 }

@@ -1,9 +1,10 @@
 //! How queues reach a consumer's connection: a bounded inbox per connection,
 //! and the per-channel prefetch shared by every queue a channel consumes from.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use warren_codec::ShortString;
 
 use super::QueueHandle;
@@ -48,62 +49,94 @@ pub(crate) enum Sent {
 
 /// A connection's inbox for deliveries. Bounded: a queue that finds it full
 /// skips the consumer and waits to be woken when the connection has drained it.
+///
+/// A locked deque rather than a channel: it holds no memory while idle (an
+/// idle connection costs nothing here), and the connection takes everything
+/// waiting with one lock.
 #[derive(Debug)]
 pub struct DeliveryPort {
-    tx: mpsc::Sender<ConnEvent>,
+    state: Mutex<PortState>,
+    capacity: usize,
+    /// Rung when events arrive in an empty inbox.
+    ready: Notify,
+}
+
+#[derive(Debug, Default)]
+struct PortState {
+    events: VecDeque<ConnEvent>,
+    closed: bool,
     /// Queues that found the inbox full.
-    waiting: Mutex<Vec<Arc<Notify>>>,
+    waiting: Vec<Arc<Notify>>,
 }
 
 impl DeliveryPort {
-    pub fn new(capacity: usize) -> (Arc<DeliveryPort>, mpsc::Receiver<ConnEvent>) {
-        let (tx, rx) = mpsc::channel(capacity);
-        (
-            Arc::new(DeliveryPort {
-                tx,
-                waiting: Mutex::new(Vec::new()),
-            }),
-            rx,
-        )
+    pub fn new(capacity: usize) -> Arc<DeliveryPort> {
+        Arc::new(DeliveryPort {
+            state: Mutex::new(PortState::default()),
+            capacity,
+            ready: Notify::new(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PortState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Hands an event over without waiting; if the inbox is full, asks for
     /// `wake` when it drains.
     pub(crate) fn try_send(&self, event: ConnEvent, wake: &Arc<Notify>) -> Sent {
-        match self.tx.try_send(event) {
-            Ok(()) => Sent::Yes,
-            Err(mpsc::error::TrySendError::Closed(_)) => Sent::Closed,
-            Err(mpsc::error::TrySendError::Full(event)) => {
-                {
-                    let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
-                    if !waiting.iter().any(|w| Arc::ptr_eq(w, wake)) {
-                        waiting.push(wake.clone());
-                    }
-                }
-                // The connection may have drained between the two steps.
-                match self.tx.try_send(event) {
-                    Ok(()) => Sent::Yes,
-                    Err(mpsc::error::TrySendError::Closed(_)) => Sent::Closed,
-                    Err(mpsc::error::TrySendError::Full(_)) => Sent::Full,
-                }
-            }
+        let mut state = self.lock();
+        if state.closed {
+            return Sent::Closed;
         }
+        if state.events.len() >= self.capacity {
+            if !state.waiting.iter().any(|w| Arc::ptr_eq(w, wake)) {
+                state.waiting.push(wake.clone());
+            }
+            return Sent::Full;
+        }
+        state.events.push_back(event);
+        if state.events.len() == 1 {
+            self.ready.notify_one();
+        }
+        Sent::Yes
     }
 
     /// Sends an event that must not be lost (cancel notifications) even
-    /// when the inbox is full, from a task of its own.
+    /// when the inbox is full.
     pub(crate) fn send_later(&self, event: ConnEvent) {
-        if let Err(mpsc::error::TrySendError::Full(event)) = self.tx.try_send(event) {
-            let tx = self.tx.clone();
-            tokio::spawn(async move {
-                let _ = tx.send(event).await;
-            });
+        let mut state = self.lock();
+        if !state.closed {
+            state.events.push_back(event);
+            self.ready.notify_one();
         }
+    }
+
+    /// Waits for events and moves all of them into `into` (which should be
+    /// empty; its allocation is swapped in for the next ones).
+    pub async fn recv_all(&self, into: &mut VecDeque<ConnEvent>) {
+        loop {
+            {
+                let mut state = self.lock();
+                if !state.events.is_empty() {
+                    std::mem::swap(&mut state.events, into);
+                    return;
+                }
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    /// No more events are taken; returns those still waiting.
+    pub fn close(&self) -> VecDeque<ConnEvent> {
+        let mut state = self.lock();
+        state.closed = true;
+        std::mem::take(&mut state.events)
     }
 
     /// The connection took events out: wake the queues that were waiting.
     pub fn drained(&self) {
-        let waiting = std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|e| e.into_inner()));
+        let waiting = std::mem::take(&mut self.lock().waiting);
         for wake in waiting {
             wake.notify_one();
         }

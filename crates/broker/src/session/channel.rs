@@ -1,8 +1,9 @@
 //! One channel's broker-side state: consumers, delivery tags and the
 //! messages awaiting acknowledgement, prefetch, confirms and transactions.
 
+use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use warren_codec::{FieldTable, ShortString};
 use warren_protocol::AmqpError;
@@ -48,7 +49,7 @@ pub struct ChannelState {
     next_tag: u64,
     unacked: VecDeque<Outstanding>,
     /// Consumer tag → the queue it consumes from.
-    pub consumers: HashMap<ShortString, Arc<QueueHandle>>,
+    pub consumers: FxHashMap<ShortString, Arc<QueueHandle>>,
     /// basic.qos global=false: prefetch for consumers started from now on.
     pub consumer_prefetch: u32,
     pub limit: Arc<ChannelLimit>,
@@ -73,7 +74,7 @@ impl ChannelState {
             mark,
             next_tag: 0,
             unacked: VecDeque::new(),
-            consumers: HashMap::new(),
+            consumers: FxHashMap::default(),
             consumer_prefetch: 0,
             limit: Arc::new(ChannelLimit::default()),
             confirm: None,

@@ -4,8 +4,8 @@
 mod channel;
 mod outbox;
 
+use rustc_hash::FxHashMap;
 use smallvec::smallvec;
-use std::collections::HashMap;
 use std::sync::Arc;
 use warren_codec::*;
 use warren_protocol::{AmqpError, ClientCapabilities, Publish};
@@ -41,7 +41,7 @@ pub struct Session {
     user: String,
     capabilities: ClientCapabilities,
     port: Arc<DeliveryPort>,
-    channels: HashMap<u16, ChannelState>,
+    channels: FxHashMap<u16, ChannelState>,
     /// Reused on every publish so that routing allocates nothing.
     scratch: Vec<Destination>,
     routed: Vec<Arc<QueueHandle>>,
@@ -67,7 +67,7 @@ impl Session {
             user,
             capabilities,
             port,
-            channels: HashMap::new(),
+            channels: FxHashMap::default(),
             scratch: Vec::new(),
             routed: Vec::new(),
             bell: Arc::new(Notify::new()),
@@ -114,9 +114,36 @@ impl Session {
         out: &mut dyn Outbox,
     ) -> Result<(), AmqpError> {
         let info = method.info();
-        self.dispatch(channel, method, out)
-            .await
-            .map_err(|e| e.on(info.class_id, info.method_id))
+        let result = match method {
+            // Acknowledgements are frequent: no allocation for them. The
+            // rest go through a boxed future, which keeps every
+            // connection's own future small (see `dispatch`).
+            Method::BasicAck(a) => {
+                self.settle_tags(channel, a.delivery_tag, a.multiple, None)
+                    .await
+            }
+            Method::BasicReject(r) => {
+                self.settle_tags(channel, r.delivery_tag, false, Some(r.requeue))
+                    .await
+            }
+            Method::BasicNack(n) => {
+                self.settle_tags(channel, n.delivery_tag, n.multiple, Some(n.requeue))
+                    .await
+            }
+            method => Box::pin(self.dispatch(channel, method, out)).await,
+        };
+        result.map_err(|e| e.on(info.class_id, info.method_id))
+    }
+
+    async fn settle_tags(
+        &mut self,
+        ch: u16,
+        tag: u64,
+        multiple: bool,
+        requeue: Option<bool>,
+    ) -> Result<(), AmqpError> {
+        let entries = self.channel(ch)?.take(tag, multiple)?;
+        self.settle(ch, entries, requeue).await
     }
 
     async fn dispatch(
@@ -237,18 +264,6 @@ impl Session {
                 }
             }
             Method::BasicGet(g) => self.get(ch, g, out).await?,
-            Method::BasicAck(a) => {
-                let entries = self.channel(ch)?.take(a.delivery_tag, a.multiple)?;
-                self.settle(ch, entries, None).await?;
-            }
-            Method::BasicReject(r) => {
-                let entries = self.channel(ch)?.take(r.delivery_tag, false)?;
-                self.settle(ch, entries, Some(r.requeue)).await?;
-            }
-            Method::BasicNack(n) => {
-                let entries = self.channel(ch)?.take(n.delivery_tag, n.multiple)?;
-                self.settle(ch, entries, Some(n.requeue)).await?;
-            }
             Method::BasicRecoverAsync(r) => self.recover(ch, r.requeue).await?,
             Method::BasicRecover(r) => {
                 self.recover(ch, r.requeue).await?;
@@ -490,7 +505,7 @@ impl Session {
         let Publish {
             channel: ch,
             method,
-            header,
+            properties,
             header_payload,
             body,
         } = publish;
@@ -511,7 +526,7 @@ impl Session {
                 ),
             )));
         }
-        if let Some(user_id) = &header.properties.user_id {
+        if let Some(user_id) = &properties.user_id {
             if user_id.as_bytes() != self.user.as_bytes() {
                 return Err(on(AmqpError::new(
                     ReplyCode::PreconditionFailed,
@@ -522,7 +537,7 @@ impl Session {
                 )));
             }
         }
-        let persistent = header.properties.delivery_mode == Some(2);
+        let persistent = properties.delivery_mode == Some(2);
         let message = Message {
             exchange: method.exchange,
             routing_key: method.routing_key,
@@ -530,7 +545,7 @@ impl Session {
             body,
             stored: None,
         };
-        let headers = header.properties.headers;
+        let headers = properties.headers;
         let state = self.channel(ch)?;
         if let Some(tx) = &mut state.tx {
             tx.publishes.push(HeldPublish {
