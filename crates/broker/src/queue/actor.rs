@@ -122,6 +122,13 @@ impl QueueState {
             self.deliver();
             self.write_acks().await;
         }
+        // Publishes still in the inbox of a deleted queue are dropped.
+        inbox.close();
+        while let Ok(command) = inbox.try_recv() {
+            if let Command::Publish(message) = command {
+                self.memory.sub(message.size());
+            }
+        }
     }
 
     /// Tells the store which stored messages left this queue for good.
@@ -148,8 +155,8 @@ impl QueueState {
             Command::Publish(message) => {
                 let id = self.next_id;
                 self.next_id += 1;
+                // Counted against the watermark by the sender already.
                 self.bytes += message.size();
-                self.memory.add(message.size());
                 self.backlog.push(Entry {
                     id,
                     message,

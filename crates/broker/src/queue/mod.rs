@@ -128,6 +128,9 @@ pub struct QueueHandle {
     tx: mpsc::Sender<Command>,
     /// Rung when a consumer may have room again.
     wake: Arc<Notify>,
+    /// Messages count against the memory watermark from the moment they are
+    /// handed over, so the alarm sees every publish, not the queue's lag.
+    memory: Arc<MemoryMonitor>,
 }
 
 impl std::fmt::Debug for QueueHandle {
@@ -162,6 +165,7 @@ impl QueueHandle {
             arguments,
             tx,
             wake: Arc::new(Notify::new()),
+            memory: memory.clone(),
         });
         actor::spawn(
             Arc::downgrade(&handle),
@@ -198,7 +202,13 @@ impl QueueHandle {
 
     /// Enqueues; waits while the inbox is full. False if the queue is gone.
     pub async fn publish(&self, message: Message) -> bool {
-        self.send(Command::Publish(message)).await
+        let size = message.size();
+        self.memory.add(size);
+        let taken = self.send(Command::Publish(message)).await;
+        if !taken {
+            self.memory.sub(size);
+        }
+        taken
     }
 
     /// `None` if the queue is gone.
