@@ -35,6 +35,9 @@ pub struct VHost {
     ddl: tokio::sync::Mutex<()>,
     memory: Arc<MemoryMonitor>,
     pub(crate) storage: Option<Arc<Storage>>,
+    /// Bumped whenever an exchange or queue goes, so that sessions know
+    /// their cached lookups may be stale.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 fn bool_text(b: bool) -> String {
@@ -54,6 +57,7 @@ impl VHost {
             ddl: tokio::sync::Mutex::new(()),
             memory,
             storage,
+            generation: std::sync::atomic::AtomicU64::new(0),
         };
         for (name, kind) in PREDECLARED {
             let name = ShortString::from_static(name);
@@ -69,6 +73,16 @@ impl VHost {
 
     pub fn queue(&self, name: &ShortString) -> Option<Arc<QueueHandle>> {
         self.queues.get(name).map(|q| q.clone())
+    }
+
+    /// Changes whenever an exchange or queue is removed.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn removed(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     fn find_exchange(&self, name: &ShortString) -> Result<Arc<Exchange>, AmqpError> {
@@ -200,6 +214,7 @@ impl VHost {
     /// Removes an exchange and the bindings that lead to it.
     fn remove_exchange(&self, name: &ShortString) {
         if let Some((_, exchange)) = self.exchanges.remove(name) {
+            self.removed();
             if exchange.durable {
                 self.record(Definition::DeleteExchange {
                     vhost: bytes(&self.name),
@@ -341,6 +356,7 @@ impl VHost {
         }
         self.queues
             .remove_if(&queue.name, |_, q| Arc::ptr_eq(q, queue));
+        self.removed();
         self.unbind_everywhere(&Destination::Queue(queue.clone()));
     }
 
@@ -621,6 +637,19 @@ impl VHost {
             queues.extend(self.queue(routing_key));
             return;
         }
+        self.route_named(exchange, routing_key, headers, scratch, queues);
+    }
+
+    /// [`route`](Self::route) for an exchange other than the default one.
+    pub fn route_named(
+        &self,
+        exchange: &Exchange,
+        routing_key: &ShortString,
+        headers: Option<&FieldTable>,
+        scratch: &mut Vec<Destination>,
+        queues: &mut Vec<Arc<QueueHandle>>,
+    ) {
+        queues.clear();
         scratch.clear();
         exchange.route(routing_key.as_bytes(), headers, scratch);
         let mut visited: smallvec::SmallVec<[ShortString; 4]> =

@@ -226,3 +226,46 @@ pub fn encode_content(
         encode_body_frame(channel, piece, buf);
     }
 }
+
+/// The fields of a basic.deliver, borrowed: a broker encodes one per
+/// delivery straight from the message it holds, without building a `Method`.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliverFields<'a> {
+    pub consumer_tag: &'a [u8],
+    pub delivery_tag: u64,
+    pub redelivered: bool,
+    pub exchange: &'a [u8],
+    pub routing_key: &'a [u8],
+}
+
+/// A basic.deliver method frame, byte for byte what
+/// `encode_method_frame(channel, &BasicDeliver{..}.into(), buf)` writes.
+/// The strings must be short strings (at most 255 octets).
+pub fn encode_deliver_frame(channel: u16, fields: &DeliverFields<'_>, buf: &mut BytesMut) {
+    let short = |buf: &mut BytesMut, s: &[u8]| {
+        debug_assert!(s.len() <= 255);
+        buf.put_u8(s.len() as u8);
+        buf.put_slice(s);
+    };
+    let size = 4
+        + 1
+        + fields.consumer_tag.len()
+        + 8
+        + 1
+        + 1
+        + fields.exchange.len()
+        + 1
+        + fields.routing_key.len();
+    buf.reserve(FRAME_OVERHEAD + size);
+    buf.put_u8(FRAME_METHOD);
+    buf.put_u16(channel);
+    buf.put_u32(size as u32);
+    buf.put_u16(crate::BasicDeliver::CLASS_ID);
+    buf.put_u16(crate::BasicDeliver::METHOD_ID);
+    short(buf, fields.consumer_tag);
+    buf.put_u64(fields.delivery_tag);
+    buf.put_u8(fields.redelivered as u8);
+    short(buf, fields.exchange);
+    short(buf, fields.routing_key);
+    buf.put_u8(FRAME_END);
+}

@@ -28,9 +28,9 @@ mod strategies;
 pub use content::{ContentHeader, HeaderSummary};
 pub use error::CodecError;
 pub use frame::{
-    encode_body_frame, encode_content, encode_header_frame, encode_heartbeat_frame,
-    encode_method_frame, encode_raw_header_frame, Frame, FrameDecoder, RawFrame, FRAME_HEADER_SIZE,
-    FRAME_OVERHEAD,
+    encode_body_frame, encode_content, encode_deliver_frame, encode_header_frame,
+    encode_heartbeat_frame, encode_method_frame, encode_raw_header_frame, DeliverFields, Frame,
+    FrameDecoder, RawFrame, FRAME_HEADER_SIZE, FRAME_OVERHEAD,
 };
 pub use generated::*;
 pub use protocol_header::{decode_protocol_header, PROTOCOL_HEADER};

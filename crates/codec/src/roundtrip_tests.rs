@@ -5,7 +5,7 @@ use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 
 use crate::generated_strategies::{any_basic_properties, any_method};
-use crate::strategies::{field_entries, long_string};
+use crate::strategies::{field_entries, long_string, short_string};
 use crate::*;
 
 /// Feeds `bytes` to a decoder in two pieces split at `split`, collecting
@@ -69,6 +69,30 @@ proptest! {
         prop_assert_eq!(&frames[0], &Frame::Method { channel: 3, method: publish });
         prop_assert_eq!(&frames[1], &Frame::Header { channel: 3, header });
         prop_assert_eq!(received, body);
+    }
+
+    #[test]
+    fn deliver_frames_encode_like_the_method(
+        consumer_tag in short_string(),
+        delivery_tag: u64,
+        redelivered: bool,
+        exchange in short_string(),
+        routing_key in short_string(),
+        channel: u16,
+    ) {
+        let d = BasicDeliver { consumer_tag, delivery_tag, redelivered, exchange, routing_key };
+        let mut expected = BytesMut::new();
+        encode_method_frame(channel, &d.clone().into(), &mut expected);
+        let mut direct = BytesMut::new();
+        let fields = DeliverFields {
+            consumer_tag: d.consumer_tag.as_bytes(),
+            delivery_tag: d.delivery_tag,
+            redelivered: d.redelivered,
+            exchange: d.exchange.as_bytes(),
+            routing_key: d.routing_key.as_bytes(),
+        };
+        encode_deliver_frame(channel, &fields, &mut direct);
+        prop_assert_eq!(direct, expected);
     }
 
     /// The summary agrees with the full decode on valid headers and fails

@@ -83,34 +83,40 @@ impl Subscribed {
             let mut fresh = 0u64;
             let mut repeats = 0u64;
             let now = shared.now_ns();
-            while let Some(frame) = reader.frame()? {
-                match frame.kind {
-                    1 => match Method::decode(&frame.payload)? {
-                        Method::BasicDeliver(d) => {
-                            queue = parse_index(d.consumer_tag.as_bytes());
-                            last_tag = d.delivery_tag;
+            // Frames are read in place and the buffer advanced once: no
+            // per-frame buffer splitting or method decoding on this path.
+            let buf = &reader.buf[..];
+            let mut pos = 0;
+            while let Some((kind, payload)) = next_frame(&buf[pos..])? {
+                pos += payload.len() + 8;
+                match kind {
+                    1 => match deliver_fields(payload) {
+                        Some((tag, delivery_tag)) => {
+                            queue = parse_index(tag);
+                            last_tag = delivery_tag;
                             body_starts = true;
                         }
-                        Method::ConnectionClose(c) => {
-                            return Err(format!(
-                                "broker closed the connection: {} {}",
-                                c.reply_code, c.reply_text
-                            )
-                            .into())
+                        None => {
+                            let method = Method::decode(&bytes::Bytes::copy_from_slice(payload))?;
+                            if let Method::ConnectionClose(c) = &method {
+                                return Err(format!(
+                                    "broker closed the connection: {} {}",
+                                    c.reply_code, c.reply_text
+                                )
+                                .into());
+                            }
+                            if let Method::ChannelClose(c) = &method {
+                                return Err(format!(
+                                    "broker closed the channel: {} {}",
+                                    c.reply_code, c.reply_text
+                                )
+                                .into());
+                            }
                         }
-                        Method::ChannelClose(c) => {
-                            return Err(format!(
-                                "broker closed the channel: {} {}",
-                                c.reply_code, c.reply_text
-                            )
-                            .into())
-                        }
-                        _ => {}
                     },
                     3 if body_starts => {
                         body_starts = false;
-                        let stamp = frame
-                            .payload
+                        let stamp = payload
                             .get(..STAMP_LEN)
                             .ok_or("a body shorter than the 16-byte stamp")?;
                         let id = u64::from_be_bytes(stamp[..8].try_into().expect("8 bytes"));
@@ -133,6 +139,7 @@ impl Subscribed {
                     _ => {}
                 }
             }
+            bytes::Buf::advance(&mut reader.buf, pos);
             if fresh + repeats > 0 {
                 shared.delivered.fetch_add(fresh, Relaxed);
                 shared.duplicates.fetch_add(repeats, Relaxed);
@@ -176,4 +183,31 @@ fn ack(out: &mut BytesMut, delivery_tag: u64, multiple: bool) {
 fn parse_index(tag: &[u8]) -> usize {
     tag.iter()
         .fold(0usize, |n, d| n * 10 + d.wrapping_sub(b'0') as usize)
+}
+
+/// The frame at the start of `buf`: its type and payload, `None` if it is
+/// not all there yet.
+fn next_frame(buf: &[u8]) -> Result<Option<(u8, &[u8])>, Error> {
+    let Some(header) = buf.get(..7) else {
+        return Ok(None);
+    };
+    let size = u32::from_be_bytes([header[3], header[4], header[5], header[6]]) as usize;
+    let Some(end) = buf.get(7 + size) else {
+        return Ok(None);
+    };
+    if *end != 0xCE {
+        return Err("frame end octet missing: the stream is corrupt".into());
+    }
+    Ok(Some((header[0], &buf[7..7 + size])))
+}
+
+/// A basic.deliver's consumer tag and delivery tag; `None` for other methods.
+fn deliver_fields(payload: &[u8]) -> Option<(&[u8], u64)> {
+    if payload.get(..4)? != [0, 60, 0, 60] {
+        return None;
+    }
+    let tag_len = *payload.get(4)? as usize;
+    let tag = payload.get(5..5 + tag_len)?;
+    let delivery_tag = u64::from_be_bytes(payload.get(5 + tag_len..13 + tag_len)?.try_into().ok()?);
+    Some((tag, delivery_tag))
 }

@@ -8,13 +8,13 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use warren_codec::{
-    class_id, decode_protocol_header, encode_body_frame, encode_heartbeat_frame,
-    encode_method_frame, encode_raw_header_frame, BasicPublish, ChannelCloseOk, ChannelFlowOk,
-    ChannelOpenOk, ConnectionBlocked, ConnectionClose, ConnectionCloseOk, ConnectionOpen,
-    ConnectionOpenOk, ConnectionStart, ConnectionTune, ConnectionUnblocked,
-    ConnectionUpdateSecretOk, ContentHeader, FieldTable, FrameDecoder, HeaderSummary, LongString,
-    Method, RawFrame, ReplyCode, ShortString, FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT,
-    FRAME_METHOD, FRAME_OVERHEAD, PROTOCOL_HEADER,
+    class_id, decode_protocol_header, encode_body_frame, encode_deliver_frame,
+    encode_heartbeat_frame, encode_method_frame, encode_raw_header_frame, BasicPublish,
+    ChannelCloseOk, ChannelFlowOk, ChannelOpenOk, ConnectionBlocked, ConnectionClose,
+    ConnectionCloseOk, ConnectionOpen, ConnectionOpenOk, ConnectionStart, ConnectionTune,
+    ConnectionUnblocked, ConnectionUpdateSecretOk, ContentHeader, DeliverFields, FieldTable,
+    FrameDecoder, HeaderSummary, LongString, Method, RawFrame, ReplyCode, ShortString, FRAME_BODY,
+    FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD, FRAME_OVERHEAD, PROTOCOL_HEADER,
 };
 
 use crate::auth::{parse_sasl_response, Authenticator, VhostAccess};
@@ -740,11 +740,44 @@ impl Connection {
             return;
         }
         encode_method_frame(channel, method, self.output.buf());
+        self.send_header_and_body(channel, header_payload, body, now);
+    }
+
+    /// A basic.deliver with its content: the hot path of every consumer,
+    /// encoded from borrowed fields.
+    pub fn send_delivery(
+        &mut self,
+        channel: u16,
+        fields: &DeliverFields<'_>,
+        header_payload: &[u8],
+        body: &Bytes,
+        now: Instant,
+    ) {
+        if !self.is_channel_open(channel) {
+            return;
+        }
+        encode_deliver_frame(channel, fields, self.output.buf());
+        self.send_header_and_body(channel, header_payload, body, now);
+    }
+
+    fn send_header_and_body(
+        &mut self,
+        channel: u16,
+        header_payload: &[u8],
+        body: &Bytes,
+        now: Instant,
+    ) {
         encode_raw_header_frame(channel, header_payload, self.output.buf());
         let max = match self.tuning.frame_max as usize {
             0 => usize::MAX,
             max => max - FRAME_OVERHEAD,
         };
+        if body.len() <= max && body.len() < 2048 {
+            // The common small message: copied in, no slice taken.
+            encode_body_frame(channel, body, self.output.buf());
+            self.last_sent = now;
+            return;
+        }
         let mut offset = 0;
         while offset < body.len() {
             let end = (offset + max).min(body.len());

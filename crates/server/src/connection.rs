@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use warren_broker::{ConnEvent, DeliveryPort, Outbox, Session};
-use warren_codec::{Method, ReplyCode};
+use warren_codec::{DeliverFields, Method, ReplyCode};
 use warren_protocol::{Connection, Event, Publish};
 
 use crate::server::Shared;
@@ -45,6 +45,17 @@ impl Outbox for ConnOutbox<'_> {
     fn send_content(&mut self, channel: u16, method: Method, header: &Bytes, body: &Bytes) {
         self.conn
             .send_content(channel, &method, header, body, self.now);
+    }
+
+    fn send_delivery(
+        &mut self,
+        channel: u16,
+        fields: &DeliverFields<'_>,
+        header: &Bytes,
+        body: &Bytes,
+    ) {
+        self.conn
+            .send_delivery(channel, fields, header, body, self.now);
     }
 }
 

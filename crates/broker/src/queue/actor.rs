@@ -6,7 +6,7 @@ use std::sync::{Arc, Weak};
 use tokio::sync::{mpsc, Notify};
 
 use super::backlog::{Backlog, Entry, Paged};
-use super::port::Sent;
+use super::port::Refused;
 use super::Persistence;
 use super::{
     Command, ConnEvent, ConsumeRefused, ConsumerSpec, DeleteRefused, Delivery, GetOk, QueueHandle,
@@ -291,9 +291,13 @@ impl QueueState {
 
     /// A message leaves the queue for good.
     fn forget(&mut self, entry: &Entry) {
-        self.bytes -= entry.message.size();
-        self.memory.sub(entry.message.size());
-        if let (Some(id), Some(_)) = (entry.message.stored, &self.persistence) {
+        self.forget_parts(entry.message.size(), entry.message.stored);
+    }
+
+    fn forget_parts(&mut self, size: usize, stored: Option<u64>) {
+        self.bytes -= size;
+        self.memory.sub(size);
+        if let (Some(id), Some(_)) = (stored, &self.persistence) {
             self.stored_gone.push(id);
         }
     }
@@ -409,36 +413,52 @@ impl QueueState {
             let Some(entry) = self.pop() else { break };
             let consumer = &mut self.consumers[index];
             let spec = &consumer.spec;
+            // A no-ack delivery takes the message itself (no reference
+            // counts touched); others leave the entry awaiting its ack.
+            let no_ack = spec.no_ack;
+            let Entry {
+                id,
+                message,
+                redelivered,
+            } = &entry;
+            let (id, redelivered) = (*id, *redelivered);
+            let (size, stored) = (message.size(), message.stored);
+            let (message, kept) = if no_ack {
+                (entry.message, None)
+            } else {
+                (message.clone(), Some(entry))
+            };
             let delivery = ConnEvent::Deliver(Delivery {
                 channel: spec.channel,
                 consumer_tag: spec.tag.clone(),
                 queue: handle.clone(),
-                id: entry.id,
-                message: entry.message.clone(),
-                redelivered: entry.redelivered,
-                no_ack: spec.no_ack,
-                limit: (!spec.no_ack).then(|| spec.channel_limit.clone()),
+                id,
+                message,
+                redelivered,
+                no_ack,
+                limit: (!no_ack).then(|| spec.channel_limit.clone()),
             });
             match spec.port.try_send(delivery, &self.wake) {
-                Sent::Yes => {
+                Ok(()) => {
                     idle_in_a_row = 0;
-                    if spec.no_ack {
-                        self.forget(&entry);
-                    } else {
-                        consumer.unacked += 1;
-                        let serial = consumer.serial;
-                        self.unacked.insert(
-                            entry.id,
-                            Unacked {
-                                entry,
-                                consumer: Some(serial),
-                            },
-                        );
+                    match kept {
+                        None => self.forget_parts(size, stored),
+                        Some(entry) => {
+                            consumer.unacked += 1;
+                            let serial = consumer.serial;
+                            self.unacked.insert(
+                                id,
+                                Unacked {
+                                    entry,
+                                    consumer: Some(serial),
+                                },
+                            );
+                        }
                     }
                 }
-                refused @ (Sent::Full | Sent::Closed) => {
-                    let closed = matches!(refused, Sent::Closed);
-                    if !spec.no_ack {
+                Err(refused) => {
+                    let closed = matches!(refused, Refused::Closed(_));
+                    if !no_ack {
                         spec.channel_limit.release(1);
                     }
                     if closed {
@@ -447,6 +467,15 @@ impl QueueState {
                     } else {
                         idle_in_a_row += 1;
                     }
+                    let entry = match (kept, refused.into_event()) {
+                        (Some(entry), _) => entry,
+                        (None, ConnEvent::Deliver(d)) => Entry {
+                            id,
+                            message: d.message,
+                            redelivered,
+                        },
+                        (None, ConnEvent::Cancelled { .. }) => unreachable!("a delivery was sent"),
+                    };
                     self.unpop(entry);
                 }
             }

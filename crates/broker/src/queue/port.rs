@@ -38,13 +38,20 @@ pub struct Delivery {
     pub limit: Option<Arc<ChannelLimit>>,
 }
 
-/// What became of an event handed to a connection.
-pub(crate) enum Sent {
-    Yes,
+/// Why a connection did not take an event, with the event back.
+pub(crate) enum Refused {
     /// The inbox is full.
-    Full,
+    Full(ConnEvent),
     /// The connection is gone.
-    Closed,
+    Closed(ConnEvent),
+}
+
+impl Refused {
+    pub(crate) fn into_event(self) -> ConnEvent {
+        match self {
+            Refused::Full(e) | Refused::Closed(e) => e,
+        }
+    }
 }
 
 /// A connection's inbox for deliveries. Bounded: a queue that finds it full
@@ -84,22 +91,25 @@ impl DeliveryPort {
 
     /// Hands an event over without waiting; if the inbox is full, asks for
     /// `wake` when it drains.
-    pub(crate) fn try_send(&self, event: ConnEvent, wake: &Arc<Notify>) -> Sent {
+    // The event comes back by value when refused: boxing it would cost an
+    // allocation per delivery.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn try_send(&self, event: ConnEvent, wake: &Arc<Notify>) -> Result<(), Refused> {
         let mut state = self.lock();
         if state.closed {
-            return Sent::Closed;
+            return Err(Refused::Closed(event));
         }
         if state.events.len() >= self.capacity {
             if !state.waiting.iter().any(|w| Arc::ptr_eq(w, wake)) {
                 state.waiting.push(wake.clone());
             }
-            return Sent::Full;
+            return Err(Refused::Full(event));
         }
         state.events.push_back(event);
         if state.events.len() == 1 {
             self.ready.notify_one();
         }
-        Sent::Yes
+        Ok(())
     }
 
     /// Sends an event that must not be lost (cancel notifications) even

@@ -3,6 +3,7 @@
 
 mod channel;
 mod outbox;
+mod route_cache;
 
 use rustc_hash::FxHashMap;
 use smallvec::smallvec;
@@ -31,6 +32,7 @@ use crate::queue::{ConnEvent, ConsumeRefused, ConsumerSpec, DeliveryPort, QueueH
 use crate::storage::bytes;
 use crate::vhost::VHost;
 use channel::{by_queue, ChannelState, HeldPublish, HeldSettle, Outstanding, Transaction};
+use route_cache::RouteCache;
 use tokio::sync::Notify;
 use warren_store::{DurableMark, PublishRecord};
 
@@ -45,6 +47,7 @@ pub struct Session {
     /// Reused on every publish so that routing allocates nothing.
     scratch: Vec<Destination>,
     routed: Vec<Arc<QueueHandle>>,
+    cache: RouteCache,
     /// Shared by the channels' durable marks.
     bell: Arc<Notify>,
 }
@@ -71,6 +74,7 @@ impl Session {
             scratch: Vec::new(),
             routed: Vec::new(),
             bell: Arc::new(Notify::new()),
+            cache: RouteCache::default(),
         }
     }
 
@@ -514,8 +518,8 @@ impl Session {
             return Err(on(not_implemented("immediate=true")));
         }
         let exchange = self
-            .vhost
-            .exchange(&method.exchange)
+            .cache
+            .take_exchange(&self.vhost, &method.exchange)
             .ok_or_else(|| on(errors::no_exchange(&method.exchange, &self.vhost.name)))?;
         if exchange.internal {
             return Err(on(AmqpError::new(
@@ -574,6 +578,7 @@ impl Session {
                 out,
             )
             .await;
+        self.cache.put_exchange(exchange);
         if let Some(seq) = confirm {
             let state = self.channel(ch)?;
             match outcome {
@@ -601,13 +606,18 @@ impl Session {
         out: &mut dyn Outbox,
     ) -> Enqueued {
         let mut routed = std::mem::take(&mut self.routed);
-        self.vhost.route(
-            exchange,
-            &message.routing_key,
-            headers,
-            &mut self.scratch,
-            &mut routed,
-        );
+        if exchange.name.is_empty() {
+            routed.clear();
+            routed.extend(self.cache.default_route(&self.vhost, &message.routing_key));
+        } else {
+            self.vhost.route_named(
+                exchange,
+                &message.routing_key,
+                headers,
+                &mut self.scratch,
+                &mut routed,
+            );
+        }
         let mut outcome = Enqueued::InMemory;
         if let (true, Some(storage)) = (persistent, &self.vhost.storage) {
             let durable: Vec<_> = routed
@@ -693,12 +703,14 @@ impl Session {
     pub async fn queue_event(&mut self, event: ConnEvent, out: &mut dyn Outbox) {
         match event {
             ConnEvent::Deliver(d) => {
-                let consuming = self
-                    .channels
-                    .get(&d.channel)
-                    .and_then(|state| state.consumers.get(&d.consumer_tag))
-                    .is_some_and(|queue| Arc::ptr_eq(queue, &d.queue));
-                if !consuming {
+                let state = self.channels.get_mut(&d.channel);
+                let consuming = state.as_ref().is_some_and(|state| {
+                    state
+                        .consumers
+                        .get(&d.consumer_tag)
+                        .is_some_and(|queue| Arc::ptr_eq(queue, &d.queue))
+                });
+                let Some(state) = state.filter(|_| consuming) else {
                     // Cancelled or closed meanwhile (or the tag now names a
                     // consumer of another queue): the message goes back.
                     if let Some(limit) = &d.limit {
@@ -706,32 +718,24 @@ impl Session {
                         d.queue.reject(smallvec![d.id], true).await;
                     }
                     return;
-                }
-                let Some(state) = self.channels.get_mut(&d.channel) else {
-                    return;
                 };
                 let tag = state.next_tag();
+                let fields = DeliverFields {
+                    consumer_tag: d.consumer_tag.as_bytes(),
+                    delivery_tag: tag,
+                    redelivered: d.redelivered,
+                    exchange: d.message.exchange.as_bytes(),
+                    routing_key: d.message.routing_key.as_bytes(),
+                };
+                out.send_delivery(d.channel, &fields, &d.message.header, &d.message.body);
                 if !d.no_ack {
                     state.track(Outstanding {
                         tag,
-                        queue: d.queue.clone(),
+                        queue: d.queue,
                         id: d.id,
                         counted: true,
                     });
                 }
-                let deliver = BasicDeliver {
-                    consumer_tag: d.consumer_tag,
-                    delivery_tag: tag,
-                    redelivered: d.redelivered,
-                    exchange: d.message.exchange.clone(),
-                    routing_key: d.message.routing_key.clone(),
-                };
-                out.send_content(
-                    d.channel,
-                    deliver.into(),
-                    &d.message.header,
-                    &d.message.body,
-                );
             }
             ConnEvent::Cancelled {
                 channel,
