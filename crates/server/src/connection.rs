@@ -123,6 +123,7 @@ pub async fn serve<S>(
             }
         }
         if let Some(session) = &mut session {
+            session.flush_publishes().await;
             session.flush_confirms(&mut ConnOutbox {
                 conn: &mut conn,
                 now,

@@ -125,8 +125,14 @@ impl QueueState {
         // Publishes still in the inbox of a deleted queue are dropped.
         inbox.close();
         while let Ok(command) = inbox.try_recv() {
-            if let Command::Publish(message) = command {
-                self.memory.sub(message.size());
+            match command {
+                Command::Publish(message) => self.memory.sub(message.size()),
+                Command::PublishMany(messages) => {
+                    for message in messages {
+                        self.memory.sub(message.size());
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -146,22 +152,29 @@ impl QueueState {
         }
     }
 
+    fn enqueue(&mut self, message: Message) {
+        let id = self.next_id;
+        self.next_id += 1;
+        // Counted against the watermark by the sender already.
+        self.bytes += message.size();
+        self.backlog.push(Entry {
+            id,
+            message,
+            redelivered: false,
+        });
+    }
+
     fn ready_count(&self) -> u32 {
         (self.backlog.len() + self.requeued.len()) as u32
     }
 
     fn handle(&mut self, command: Command) {
         match command {
-            Command::Publish(message) => {
-                let id = self.next_id;
-                self.next_id += 1;
-                // Counted against the watermark by the sender already.
-                self.bytes += message.size();
-                self.backlog.push(Entry {
-                    id,
-                    message,
-                    redelivered: false,
-                });
+            Command::Publish(message) => self.enqueue(message),
+            Command::PublishMany(messages) => {
+                for message in messages {
+                    self.enqueue(message);
+                }
             }
             Command::Consume(spec, reply) => {
                 let exclusive_held = self.consumers.iter().any(|c| c.spec.exclusive);

@@ -61,6 +61,8 @@ pub struct GetOk {
 
 pub(crate) enum Command {
     Publish(Message),
+    /// Publishes from one batch of a connection's input, in order.
+    PublishMany(Vec<Message>),
     Consume(ConsumerSpec, oneshot::Sender<Result<(), ConsumeRefused>>),
     /// Cancels one consumer (`tag`) or all of a channel's (`None`). Replies
     /// whether the queue is now unused and auto-delete.
@@ -205,6 +207,28 @@ impl QueueHandle {
         let size = message.size();
         self.memory.add(size);
         let taken = self.send(Command::Publish(message)).await;
+        if !taken {
+            self.memory.sub(size);
+        }
+        taken
+    }
+
+    /// Whether the queue's task has ended (the queue was deleted).
+    pub fn is_gone(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// Counts a message against the memory watermark as it is taken for
+    /// this queue, before [`publish_many`](Self::publish_many) hands it over.
+    pub fn count_memory(&self, bytes: usize) {
+        self.memory.add(bytes);
+    }
+
+    /// Enqueues messages already counted with [`count_memory`](Self::count_memory);
+    /// waits while the inbox is full. False if the queue is gone.
+    pub async fn publish_many(&self, messages: Vec<Message>) -> bool {
+        let size: usize = messages.iter().map(Message::size).sum();
+        let taken = self.send(Command::PublishMany(messages)).await;
         if !taken {
             self.memory.sub(size);
         }

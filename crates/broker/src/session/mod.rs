@@ -48,9 +48,16 @@ pub struct Session {
     scratch: Vec<Destination>,
     routed: Vec<Arc<QueueHandle>>,
     cache: RouteCache,
+    /// Publishes not yet handed to their queues, per queue (keyed by the
+    /// handle's address): one inbox send per queue per batch of input
+    /// instead of one per message. See [`flush_publishes`](Self::flush_publishes).
+    pending: FxHashMap<usize, (Arc<QueueHandle>, Vec<Message>)>,
     /// Shared by the channels' durable marks.
     bell: Arc<Notify>,
 }
+
+/// Publishes held for one queue before they are sent on regardless.
+const PUBLISH_BATCH: usize = 256;
 
 fn not_implemented(text: &str) -> AmqpError {
     AmqpError::new(ReplyCode::NotImplemented, text)
@@ -74,6 +81,7 @@ impl Session {
             scratch: Vec::new(),
             routed: Vec::new(),
             bell: Arc::new(Notify::new()),
+            pending: FxHashMap::default(),
             cache: RouteCache::default(),
         }
     }
@@ -118,6 +126,8 @@ impl Session {
         out: &mut dyn Outbox,
     ) -> Result<(), AmqpError> {
         let info = method.info();
+        // Whatever the method does to queues comes after the publishes before it.
+        self.flush_publishes().await;
         let result = match method {
             // Acknowledgements are frequent: no allocation for them. The
             // rest go through a boxed future, which keeps every
@@ -326,6 +336,7 @@ impl Session {
                         }
                     }
                 }
+                self.flush_publishes().await;
                 for settle in held.settles {
                     self.apply_settle(ch, &settle.entries, settle.requeue).await;
                 }
@@ -652,7 +663,7 @@ impl Session {
             if !queue.is_persistent() {
                 copy.stored = None;
             }
-            delivered |= queue.publish(copy).await;
+            delivered |= self.enqueue(queue, copy).await;
         }
         if !delivered && mandatory {
             let ret = BasicReturn {
@@ -666,6 +677,36 @@ impl Session {
         routed.clear();
         self.routed = routed;
         outcome
+    }
+
+    /// Holds a message for its queue until the end of the input batch (or
+    /// until a batch for that queue is full). False if the queue is gone.
+    async fn enqueue(&mut self, queue: &Arc<QueueHandle>, message: Message) -> bool {
+        if queue.is_gone() {
+            return false;
+        }
+        queue.count_memory(message.size());
+        let key = Arc::as_ptr(queue) as usize;
+        let (_, batch) = self
+            .pending
+            .entry(key)
+            .or_insert_with(|| (queue.clone(), Vec::new()));
+        batch.push(message);
+        if batch.len() >= PUBLISH_BATCH {
+            if let Some((queue, batch)) = self.pending.remove(&key) {
+                queue.publish_many(batch).await;
+            }
+        }
+        true
+    }
+
+    /// Hands every held publish to its queue. The server calls this after
+    /// each batch of input, before confirms and replies go out; the session
+    /// calls it before anything else that touches queues.
+    pub async fn flush_publishes(&mut self) {
+        for (_, (queue, batch)) in self.pending.drain() {
+            queue.publish_many(batch).await;
+        }
     }
 
     /// Sends one basic.ack for every publish confirmed since the last call
@@ -768,6 +809,7 @@ impl Session {
     /// The channel is gone: its consumers are cancelled and what it had not
     /// acknowledged returns to its queues.
     pub async fn channel_closed(&mut self, ch: u16) {
+        self.flush_publishes().await;
         let Some(mut state) = self.channels.remove(&ch) else {
             return;
         };
