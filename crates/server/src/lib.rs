@@ -3,6 +3,7 @@
 
 pub mod config;
 mod connection;
+pub mod fd_limit;
 mod restore;
 mod server;
 mod tls;

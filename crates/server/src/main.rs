@@ -83,6 +83,7 @@ async fn run(config: Config) -> ExitCode {
         eprintln!("warren: data directory {}: {e}", config.data_dir.display());
         return ExitCode::FAILURE;
     }
+    let open_files = warren::fd_limit::raise();
     let server = match Server::start(&config).await {
         Ok(server) => server,
         Err(e) => {
@@ -90,7 +91,11 @@ async fn run(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(version = env!("CARGO_PKG_VERSION"), "warren started");
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        open_files,
+        "warren started"
+    );
     signal.await;
     tracing::info!("shutting down");
     server.shutdown().await;

@@ -232,19 +232,28 @@ impl ConnectionTask {
         } = self;
         match tls {
             None => crate::connection::serve(stream, peer, shared, shutdown).await,
+            // Boxed, so that the TLS handshake's state and the TLS stream
+            // do not make every plain TCP connection's task larger.
             Some((acceptor, timeout)) => {
-                match tokio::time::timeout(Duration::from_secs(timeout), acceptor.accept(stream))
-                    .await
-                {
-                    Ok(Ok(stream)) => {
-                        crate::connection::serve(stream, peer, shared, shutdown).await
-                    }
-                    Ok(Err(e)) => warn!(%peer, "TLS handshake failed: {e}"),
-                    Err(_) => warn!(%peer, "TLS handshake timed out"),
-                }
+                Box::pin(serve_tls(stream, acceptor, timeout, peer, shared, shutdown)).await
             }
         }
         drop(alive);
         drop(permit);
+    }
+}
+
+async fn serve_tls(
+    stream: TcpStream,
+    acceptor: tokio_rustls::TlsAcceptor,
+    timeout: u64,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    match tokio::time::timeout(Duration::from_secs(timeout), acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => crate::connection::serve(stream, peer, shared, shutdown).await,
+        Ok(Err(e)) => warn!(%peer, "TLS handshake failed: {e}"),
+        Err(_) => warn!(%peer, "TLS handshake timed out"),
     }
 }
