@@ -4,7 +4,7 @@
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit; returns the limit now
 /// in force, `None` if it cannot be read.
-pub fn raise() -> Option<u64> {
+pub fn raise() -> Option<libc::rlim_t> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -24,7 +24,7 @@ pub fn raise() -> Option<u64> {
             }
         }
     }
-    Some(limit.rlim_cur as u64)
+    Some(limit.rlim_cur)
 }
 
 #[cfg(test)]
@@ -42,6 +42,6 @@ mod tests {
             0
         );
         assert_eq!(limit.rlim_cur, limit.rlim_max);
-        assert_eq!(now, limit.rlim_cur as u64);
+        assert_eq!(now, limit.rlim_cur);
     }
 }
