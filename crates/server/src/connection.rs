@@ -136,7 +136,12 @@ pub async fn serve<S>(
         // Rung by the store when publishes of this connection are on disk.
         let bell = session.as_ref().map(|s| s.bell());
         if input.capacity() - input.len() < read_size / 4 {
-            input.reserve(read_size);
+            // A fresh buffer rather than `reserve`: queued messages are
+            // slices of the old one, and reserving on a buffer with nothing
+            // else left in it grows that buffer in place, doubling each time.
+            let mut fresh = BytesMut::with_capacity(read_size.max(input.len() + read_size / 2));
+            fresh.extend_from_slice(&input);
+            input = fresh;
         }
         tokio::select! {
             read = reader.read_buf(&mut input), if held.is_none() => match read {

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, Notify, Semaphore};
 
 use super::backlog::{Backlog, Entry, Paged};
 use super::port::Refused;
@@ -36,6 +36,8 @@ struct Unacked {
 struct QueueState {
     handle: Weak<QueueHandle>,
     wake: Arc<Notify>,
+    /// Inbox room for published messages, given back as they are taken in.
+    room: Arc<Semaphore>,
     memory: Arc<MemoryMonitor>,
     /// Bytes of the messages held (ready, requeued, unacknowledged).
     bytes: usize,
@@ -61,6 +63,7 @@ struct QueueState {
 pub(super) fn spawn(
     handle: Weak<QueueHandle>,
     wake: Arc<Notify>,
+    room: Arc<Semaphore>,
     memory: Arc<MemoryMonitor>,
     persistence: Option<Persistence>,
     initial: Vec<u64>,
@@ -79,6 +82,7 @@ pub(super) fn spawn(
     let state = QueueState {
         handle,
         wake,
+        room,
         memory,
         bytes: 0,
         persistence,
@@ -122,17 +126,15 @@ impl QueueState {
             self.deliver();
             self.write_acks().await;
         }
-        // Publishes still in the inbox of a deleted queue are dropped.
+        // Publishes still in the inbox of a deleted queue are dropped, and
+        // publishers waiting for room learn the queue is gone.
+        self.room.close();
         inbox.close();
         while let Ok(command) = inbox.try_recv() {
-            match command {
-                Command::Publish(message) => self.memory.sub(message.size()),
-                Command::PublishMany(messages) => {
-                    for message in messages {
-                        self.memory.sub(message.size());
-                    }
+            if let Command::PublishMany(messages) = command {
+                for message in messages {
+                    self.memory.sub(message.size());
                 }
-                _ => {}
             }
         }
     }
@@ -170,11 +172,12 @@ impl QueueState {
 
     fn handle(&mut self, command: Command) {
         match command {
-            Command::Publish(message) => self.enqueue(message),
             Command::PublishMany(messages) => {
+                let count = messages.len().min(super::INBOX_MESSAGES);
                 for message in messages {
                     self.enqueue(message);
                 }
+                self.room.add_permits(count);
             }
             Command::Consume(spec, reply) => {
                 let exclusive_held = self.consumers.iter().any(|c| c.spec.exclusive);

@@ -9,7 +9,7 @@ mod port;
 
 use smallvec::SmallVec;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use warren_codec::{FieldTable, ShortString};
 
 pub use port::{ChannelLimit, ConnEvent, Delivery, DeliveryPort};
@@ -22,6 +22,9 @@ use warren_store::MessageStore;
 
 /// How many commands a queue's inbox holds before senders wait.
 const INBOX_CAPACITY: usize = 1024;
+/// How many published messages may wait in a queue's inbox: publishes
+/// come in batches, so the command count alone would not bound them.
+const INBOX_MESSAGES: usize = 1024;
 
 /// Message ids in one acknowledgement; most acknowledge one.
 pub type Ids = SmallVec<[u64; 4]>;
@@ -60,7 +63,6 @@ pub struct GetOk {
 }
 
 pub(crate) enum Command {
-    Publish(Message),
     /// Publishes from one batch of a connection's input, in order.
     PublishMany(Vec<Message>),
     Consume(ConsumerSpec, oneshot::Sender<Result<(), ConsumeRefused>>),
@@ -133,6 +135,9 @@ pub struct QueueHandle {
     /// Messages count against the memory watermark from the moment they are
     /// handed over, so the alarm sees every publish, not the queue's lag.
     memory: Arc<MemoryMonitor>,
+    /// Room for published messages in the inbox; the queue gives it back
+    /// as it takes them in.
+    room: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for QueueHandle {
@@ -168,10 +173,12 @@ impl QueueHandle {
             tx,
             wake: Arc::new(Notify::new()),
             memory: memory.clone(),
+            room: Arc::new(Semaphore::new(INBOX_MESSAGES)),
         });
         actor::spawn(
             Arc::downgrade(&handle),
             handle.wake.clone(),
+            handle.room.clone(),
             memory,
             persistence,
             initial,
@@ -202,17 +209,6 @@ impl QueueHandle {
         answer.await.ok()
     }
 
-    /// Enqueues; waits while the inbox is full. False if the queue is gone.
-    pub async fn publish(&self, message: Message) -> bool {
-        let size = message.size();
-        self.memory.add(size);
-        let taken = self.send(Command::Publish(message)).await;
-        if !taken {
-            self.memory.sub(size);
-        }
-        taken
-    }
-
     /// Whether the queue's task has ended (the queue was deleted).
     pub fn is_gone(&self) -> bool {
         self.tx.is_closed()
@@ -228,7 +224,14 @@ impl QueueHandle {
     /// waits while the inbox is full. False if the queue is gone.
     pub async fn publish_many(&self, messages: Vec<Message>) -> bool {
         let size: usize = messages.iter().map(Message::size).sum();
-        let taken = self.send(Command::PublishMany(messages)).await;
+        let count = messages.len().min(INBOX_MESSAGES) as u32;
+        let taken = match self.room.acquire_many(count).await {
+            Ok(permit) => {
+                permit.forget();
+                self.send(Command::PublishMany(messages)).await
+            }
+            Err(_) => false,
+        };
         if !taken {
             self.memory.sub(size);
         }
