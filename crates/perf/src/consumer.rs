@@ -211,3 +211,35 @@ fn deliver_fields(payload: &[u8]) -> Option<(&[u8], u64)> {
     let delivery_tag = u64::from_be_bytes(payload.get(5 + tag_len..13 + tag_len)?.try_into().ok()?);
     Some((tag, delivery_tag))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_and_deliveries_are_read_in_place() {
+        let mut buf = BytesMut::new();
+        let deliver = BasicDeliver {
+            consumer_tag: ShortString::from_static("17"),
+            delivery_tag: 99,
+            ..Default::default()
+        };
+        encode_method_frame(1, &deliver.into(), &mut buf);
+        encode_body_frame(1, b"0123456789abcdef", &mut buf);
+        let (kind, payload) = next_frame(&buf).unwrap().unwrap();
+        assert_eq!(kind, 1);
+        assert_eq!(deliver_fields(payload), Some((&b"17"[..], 99)));
+        assert_eq!(parse_index(b"17"), 17);
+        let rest = &buf[payload.len() + 8..];
+        let (kind, body) = next_frame(rest).unwrap().unwrap();
+        assert_eq!((kind, body), (3, &b"0123456789abcdef"[..]));
+        assert_eq!(next_frame(&rest[..10]).unwrap(), None);
+        let mut corrupt = rest.to_vec();
+        *corrupt.last_mut().unwrap() = 0;
+        assert!(next_frame(&corrupt).is_err());
+        let ack: Method = BasicAck::default().into();
+        let mut other = BytesMut::new();
+        ack.encode(&mut other);
+        assert_eq!(deliver_fields(&other), None);
+    }
+}

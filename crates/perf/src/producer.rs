@@ -175,12 +175,9 @@ async fn read_confirms(
     confirms: Arc<Confirms>,
     shared: Arc<Shared>,
 ) -> Result<(), Error> {
-    // Tags up to `floor` are settled, plus the single ones in `above`
-    // (RabbitMQ may confirm single tags out of order).
-    let mut floor = 0u64;
-    let mut above = std::collections::BTreeSet::new();
+    let mut settled = Settled::default();
     loop {
-        let before = floor + above.len() as u64;
+        let before = settled.count();
         while let Some(frame) = reader.frame()? {
             if frame.kind != 1 {
                 continue;
@@ -196,34 +193,74 @@ async fn read_confirms(
                 }
                 _ => continue,
             };
-            let newly = if multiple && tag > floor {
-                let singles = above.range(..=tag).count() as u64;
-                above = above.split_off(&(tag + 1));
-                let newly = tag - floor - singles;
-                floor = tag;
-                newly
-            } else if !multiple && tag > floor && above.insert(tag) {
-                while above.first() == Some(&(floor + 1)) {
-                    above.pop_first();
-                    floor += 1;
-                }
-                1
-            } else {
-                0
-            };
+            let newly = settled.settle(tag, multiple);
             if acked {
                 shared.confirmed.fetch_add(newly, Relaxed);
             } else {
                 shared.nacked.fetch_add(newly, Relaxed);
             }
         }
-        let settled = floor + above.len() as u64;
-        if settled != before {
-            confirms.settled.store(settled, Relaxed);
+        if settled.count() != before {
+            confirms.settled.store(settled.count(), Relaxed);
             confirms.changed.notify_waiters();
         }
         if !reader.fill().await? {
             return Ok(());
         }
+    }
+}
+
+/// Which publishes are confirmed: every tag up to `floor`, plus single tags
+/// above it (RabbitMQ may confirm single tags out of order).
+#[derive(Default)]
+struct Settled {
+    floor: u64,
+    above: std::collections::BTreeSet<u64>,
+}
+
+impl Settled {
+    /// Records an ack or nack; returns how many publishes it settled.
+    fn settle(&mut self, tag: u64, multiple: bool) -> u64 {
+        if tag <= self.floor {
+            return 0;
+        }
+        if multiple {
+            let singles = self.above.range(..=tag).count() as u64;
+            self.above = self.above.split_off(&(tag + 1));
+            let newly = tag - self.floor - singles;
+            self.floor = tag;
+            return newly;
+        }
+        if !self.above.insert(tag) {
+            return 0;
+        }
+        while self.above.first() == Some(&(self.floor + 1)) {
+            self.above.pop_first();
+            self.floor += 1;
+        }
+        1
+    }
+
+    fn count(&self) -> u64 {
+        self.floor + self.above.len() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Settled;
+
+    #[test]
+    fn multiple_and_single_confirms_in_any_order_count_once() {
+        let mut s = Settled::default();
+        assert_eq!(s.settle(3, false), 1);
+        assert_eq!(s.settle(1, false), 1);
+        assert_eq!(s.count(), 2);
+        assert_eq!(s.settle(5, true), 3); // 2, 4, 5; 1 and 3 were settled
+        assert_eq!(s.count(), 5);
+        assert_eq!(s.settle(4, false), 0);
+        assert_eq!(s.settle(5, true), 0);
+        assert_eq!(s.settle(6, false), 1);
+        assert_eq!(s.count(), 6);
     }
 }
