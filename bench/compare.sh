@@ -40,17 +40,30 @@ perf=target/release/warren-perf
 
 out="bench/results/$(date +%Y%m%d-%H%M%S)"
 work=$(mktemp -d /tmp/warren-compare.XXXXXX)
-mkdir -p "$out" "$work/rabbit/mnesia" "$work/rabbit/log"
-# Debian's wrapper runs RabbitMQ as the rabbitmq user when started as root.
-chmod 755 "$work"
-if [ "$(id -u)" = 0 ] && id rabbitmq >/dev/null 2>&1; then chown -R rabbitmq "$work/rabbit"; fi
+mkdir -p "$out"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# Debian's /usr/sbin wrapper switches to the rabbitmq user, and with it back
+# to a 1,024-descriptor limit (RabbitMQ then stops accepting at ~1,000
+# connections). As root, run the server script itself, which keeps ours.
+rabbit_server=rabbitmq-server rabbitmqctl=rabbitmqctl
+if [ "$(id -u)" = 0 ] && [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
+  rabbit_server=/usr/lib/rabbitmq/bin/rabbitmq-server
+  rabbitmqctl=/usr/lib/rabbitmq/bin/rabbitmqctl
+else
+  echo "compare.sh: not root: RabbitMQ keeps its packaged file-descriptor limit" >&2
+fi
 
 wport=5801 rport=5802 node="warren-compare-$$@localhost"
+stop_brokers() {
+  [ -n "${wpid:-}" ] && { kill "$wpid" 2>/dev/null; wait "$wpid" 2>/dev/null; } || true
+  if [ -n "${rshell:-}" ]; then
+    "$rabbitmqctl" -n "$node" stop >/dev/null 2>&1 || kill "$rshell" 2>/dev/null || true
+    wait "$rshell" 2>/dev/null || true
+  fi
+  wpid= rshell= rpid=
+}
 cleanup() {
-  [ -n "${wpid:-}" ] && kill "$wpid" 2>/dev/null || true
-  rabbitmqctl -n "$node" stop >/dev/null 2>&1 || true
-  [ -n "${rshell:-}" ] && kill "$rshell" 2>/dev/null || true
+  stop_brokers
   [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -63,27 +76,36 @@ wait_port() {
   echo "compare.sh: nothing listening on port $1" >&2; exit 1
 }
 
-target/release/warren --listen "127.0.0.1:$wport" --data-dir "$work/warren" >"$work/warren.log" 2>&1 &
-wpid=$!
-: >"$work/rabbit/enabled_plugins"
-echo "[]." >"$work/rabbit/enabled_plugins"
-RABBITMQ_NODE_PORT=$rport RABBITMQ_NODENAME=$node RABBITMQ_DIST_PORT=$((rport + 20000)) \
-  RABBITMQ_MNESIA_BASE="$work/rabbit/mnesia" RABBITMQ_LOG_BASE="$work/rabbit/log" \
-  RABBITMQ_ENABLED_PLUGINS_FILE="$work/rabbit/enabled_plugins" \
-  ERL_CRASH_DUMP="$work/erl_crash.dump" rabbitmq-server >"$work/rabbit.out" 2>&1 &
-rshell=$!
-wait_port $wport
-wait_port $rport
-rpid=
-for p in $(pgrep -x beam.smp); do
-  tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "RABBITMQ_NODENAME=$node" && rpid=$p
-done
-[ -n "$rpid" ] || { echo "compare.sh: cannot find RabbitMQ's beam.smp process" >&2; exit 1; }
-rversion=$(rabbitmqctl -n "$node" version 2>/dev/null || echo "?")
-echo "Warren pid $wpid on :$wport; RabbitMQ $rversion (beam.smp pid $rpid) on :$rport" >&2
+# Fresh brokers with empty data directories.
+start_brokers() {
+  rm -rf "$work/warren" "$work/rabbit"
+  mkdir -p "$work/rabbit/mnesia" "$work/rabbit/log"
+  echo "[]." >"$work/rabbit/enabled_plugins"
+  target/release/warren --listen "127.0.0.1:$wport" --data-dir "$work/warren" >>"$work/warren.log" 2>&1 &
+  wpid=$!
+  RABBITMQ_NODE_PORT=$rport RABBITMQ_NODENAME=$node RABBITMQ_DIST_PORT=$((rport + 20000)) \
+    RABBITMQ_MNESIA_BASE="$work/rabbit/mnesia" RABBITMQ_LOG_BASE="$work/rabbit/log" \
+    RABBITMQ_ENABLED_PLUGINS_FILE="$work/rabbit/enabled_plugins" \
+    ERL_CRASH_DUMP="$work/erl_crash.dump" "$rabbit_server" >>"$work/rabbit.out" 2>&1 &
+  rshell=$!
+  wait_port $wport
+  wait_port $rport
+  rpid=
+  for p in $(pgrep -x beam.smp); do
+    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "RABBITMQ_NODENAME=$node" && rpid=$p
+  done
+  [ -n "$rpid" ] || { echo "compare.sh: cannot find RabbitMQ's beam.smp process" >&2; exit 1; }
+  echo "compare.sh: Warren pid $wpid on :$wport; RabbitMQ (beam.smp pid $rpid, $(grep "open files" /proc/$rpid/limits | awk '{print $4}') files) on :$rport" >&2
+}
+
+start_brokers
+rversion=$("$rabbitmqctl" -n "$node" version 2>/dev/null || echo "?")
 
 for s in "${scenarios[@]}"; do
   for r in $(seq 1 "$rounds"); do
+    # Memory per connection is RSS growth: it needs brokers whose freed
+    # memory from earlier runs cannot be reused.
+    if [ "$s" = connections ]; then stop_brokers; start_brokers; fi
     for b in warren rabbitmq; do
       if [ $b = warren ]; then port=$wport pid=$wpid; else port=$rport pid=$rpid; fi
       echo "compare.sh: $s, round $r, $b" >&2

@@ -18,7 +18,7 @@ mod storage;
 mod vhost;
 
 pub use broker::{Broker, ConnectionId};
-pub use exchange::{Exchange, ExchangeKind};
+pub use exchange::{Binding, Destination, Exchange, ExchangeKind};
 pub use memory::{default_limit as default_memory_limit, MemoryMonitor};
 pub use message::Message;
 pub use queue::{ConnEvent, DeliveryPort, QueueHandle};

@@ -53,7 +53,15 @@ pub struct Client {
 }
 
 impl Client {
+    /// Connects and opens channel 1; gives up after 30 s (a broker out of
+    /// file descriptors stops accepting without refusing).
     pub async fn connect(target: &Target) -> Result<Self, Error> {
+        tokio::time::timeout(std::time::Duration::from_secs(30), Self::open(target))
+            .await
+            .map_err(|_| format!("connecting to {} timed out after 30 s", target.addr))?
+    }
+
+    async fn open(target: &Target) -> Result<Self, Error> {
         let stream = TcpStream::connect(&target.addr).await?;
         stream.set_nodelay(true)?;
         let mut c = Client {

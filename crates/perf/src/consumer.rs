@@ -167,7 +167,27 @@ impl Subscribed {
             ..Default::default()
         };
         encode_method_frame(0, &method.into(), &mut acks);
-        let _ = writer.write_all(&acks).await;
+        writer.write_all(&acks).await?;
+        // Wait for close-ok: closing the socket first could reset it before
+        // the broker has read the last acks.
+        let close_ok = async {
+            loop {
+                while let Some((kind, payload)) = next_frame(&reader.buf)? {
+                    let len = payload.len();
+                    let done = kind == 1 && payload.get(..4) == Some(&[0, 10, 0, 51][..]);
+                    bytes::Buf::advance(&mut reader.buf, len + 8);
+                    if done {
+                        return Ok::<(), Error>(());
+                    }
+                }
+                if !reader.fill().await? {
+                    return Ok(());
+                }
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), close_ok)
+            .await
+            .map_err(|_| "no close-ok within 10 s")??;
         Ok(latency)
     }
 }

@@ -48,8 +48,10 @@ impl Producer {
         let frame_max = client.frame_max;
         let (reader, mut writer) = client.split();
         let confirms = Arc::new(Confirms::default());
-        let confirm_task = (plan.confirm > 0)
-            .then(|| tokio::spawn(read_confirms(reader, confirms.clone(), shared.clone())));
+        // Always read: confirms, errors, and at the end close-ok, which must
+        // arrive before the socket closes (a reset would make the broker
+        // drop publishes it has not read yet).
+        let reader_task = tokio::spawn(read_confirms(reader, confirms.clone(), shared.clone()));
 
         let mut expected = vec![0u64; topology.queues.len()];
         let mut out = BytesMut::with_capacity(256 * 1024);
@@ -131,9 +133,10 @@ impl Producer {
             shared.routed.fetch_add(routed, Relaxed);
             shared.published.fetch_add(batch, Relaxed);
             writer.write_all(&out).await?;
+            shared.last_publish_ns.fetch_max(shared.now_ns(), Relaxed);
             out.clear();
         }
-        if let Some(task) = confirm_task {
+        if plan.confirm > 0 {
             // Every publish is settled before the producer counts as done.
             let wait = async {
                 while confirms.settled.load(Relaxed) < sent {
@@ -156,7 +159,6 @@ impl Producer {
                 )
                 .into());
             }
-            task.abort();
         }
         let mut close = BytesMut::new();
         let method = ConnectionClose {
@@ -165,8 +167,13 @@ impl Producer {
             ..Default::default()
         };
         encode_method_frame(0, &method.into(), &mut close);
-        let _ = writer.write_all(&close).await;
-        Ok(expected)
+        writer.write_all(&close).await?;
+        match tokio::time::timeout(Duration::from_secs(10), reader_task).await {
+            Ok(Ok(Ok(()))) => Ok(expected),
+            Ok(Ok(Err(e))) => Err(e),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(format!("producer {}: no close-ok within 10 s", self.index).into()),
+        }
     }
 }
 
@@ -191,6 +198,7 @@ async fn read_confirms(
                 Method::ChannelClose(c) => {
                     return Err(format!("channel closed: {} {}", c.reply_code, c.reply_text).into())
                 }
+                Method::ConnectionCloseOk(_) => return Ok(()),
                 _ => continue,
             };
             let newly = settled.settle(tag, multiple);

@@ -63,7 +63,14 @@ pub async fn run(plan: Plan, broker: &str, pid: Option<u32>) -> Result<Report, E
             *total += n;
         }
     }
-    let publish_seconds = publish_start.elapsed().as_secs_f64();
+    // Up to the last write: not the producers' closing handshakes.
+    let publish_offset_ns = (publish_start - shared.start).as_nanos() as u64;
+    let publish_seconds = (shared
+        .last_publish_ns
+        .load(Relaxed)
+        .saturating_sub(publish_offset_ns) as f64
+        / 1e9)
+        .max(1e-3);
 
     let mut consume_start = consume_start;
     if plan.consume_after_publish {

@@ -29,8 +29,9 @@ pub struct Shared {
     /// Distinct deliveries seen by consumers.
     pub delivered: AtomicU64,
     pub duplicates: AtomicU64,
-    /// Nanoseconds since `start` of the latest delivery.
+    /// Nanoseconds since `start` of the latest delivery and publish.
     pub last_delivery_ns: AtomicU64,
+    pub last_publish_ns: AtomicU64,
     /// Consumers made progress: producers held by the in-flight cap look again.
     pub progress: Notify,
     pub stop_consumers: Notify,
@@ -48,6 +49,7 @@ impl Shared {
             delivered: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
             last_delivery_ns: AtomicU64::new(0),
+            last_publish_ns: AtomicU64::new(0),
             progress: Notify::new(),
             stop_consumers: Notify::new(),
             seen: (0..queues).map(|_| Mutex::new(Seen::default())).collect(),
