@@ -95,6 +95,7 @@ pub async fn serve<S>(
             shared: &shared,
             port: &port,
             peer,
+            now,
         };
         while held.is_none() {
             let Some(event) = conn.next_event(&mut input, now) else {
@@ -173,7 +174,7 @@ pub async fn serve<S>(
                 let now = std::time::Instant::now();
                 conn.unblock(now);
                 if let Some(publish) = held.take() {
-                    let context = EventContext { shared: &shared, port: &port, peer };
+                    let context = EventContext { shared: &shared, port: &port, peer, now };
                     handle_event(Event::Publish(publish), &mut conn, &mut session, &context, &mut user, &mut vhost_name).await;
                 }
             },
@@ -244,6 +245,9 @@ struct EventContext<'a> {
     shared: &'a Shared,
     port: &'a Arc<DeliveryPort>,
     peer: SocketAddr,
+    /// When the batch of input being handled was read: one clock read per
+    /// batch, not per event.
+    now: std::time::Instant,
 }
 
 async fn handle_event(
@@ -254,8 +258,12 @@ async fn handle_event(
     user: &mut String,
     vhost_name: &mut String,
 ) {
-    let EventContext { shared, port, peer } = *context;
-    let now = std::time::Instant::now();
+    let EventContext {
+        shared,
+        port,
+        peer,
+        now,
+    } = *context;
     match event {
         Event::Opened { user: u, vhost } => {
             let Some(vh) = shared.broker.vhost(&vhost) else {
