@@ -213,11 +213,20 @@ async fn execute(command: Command) -> Result<(), Error> {
                 crosscheck::lapin_throughput(&common.url, messages, 10_000, common.pid).await?;
             lapin.broker = common.broker.clone();
             lapin.print();
-            let mut plan = Plan::new(target, "crosscheck-warren-perf");
-            plan.messages = Some(messages);
-            plan.seconds = 3600.0;
-            plan.max_in_flight = 10_000;
-            finish(run::run(plan, &common.broker, common.pid).await?)?;
+            // The same load at full speed, then at the rate lapin reached:
+            // at equal rates the broker's CPU per message should agree.
+            let lapin_rate = lapin.publish_rate;
+            for (name, rate) in [
+                ("crosscheck-warren-perf", 0.0),
+                ("crosscheck-warren-perf-at-lapin-rate", lapin_rate),
+            ] {
+                let mut plan = Plan::new(target.clone(), name);
+                plan.messages = Some(messages);
+                plan.seconds = 3600.0;
+                plan.max_in_flight = 10_000;
+                plan.rate = rate;
+                finish(run::run(plan, &common.broker, common.pid).await?)?;
+            }
         }
     }
     Ok(())

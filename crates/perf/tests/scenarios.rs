@@ -108,7 +108,7 @@ async fn the_stock_client_and_the_lean_one_agree() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(reports.len(), 2);
+    assert_eq!(reports.len(), 3);
     for report in &reports {
         assert_eq!(count(report, "published"), 20_000, "{report}");
         assert_eq!(count(report, "deliveries"), 20_000, "{report}");
