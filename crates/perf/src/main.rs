@@ -51,6 +51,7 @@ struct Common {
 enum Command {
     /// Runs a named scenario (see `list`), or `all` of them in turn.
     Scenario {
+        /// A scenario from `list`, or `all`.
         name: String,
         #[command(flatten)]
         common: Common,
