@@ -19,6 +19,8 @@ pub struct Shared {
     pub broker: Arc<Broker>,
     pub users: Arc<Users>,
     pub connection_config: ConnectionConfig,
+    /// Connections that have ended, for the memory trimmer.
+    pub closed_connections: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A running server.
@@ -79,8 +81,10 @@ impl Server {
             &config.vhosts,
         )
         .await?;
-        crate::trim::spawn(broker.memory.clone());
+        let closed_connections = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        crate::trim::spawn(broker.memory.clone(), closed_connections.clone());
         let shared = Arc::new(Shared {
+            closed_connections,
             broker,
             users: Arc::new(Users::from_config(config)),
             connection_config: ConnectionConfig {
@@ -230,6 +234,7 @@ impl ConnectionTask {
             shutdown,
             alive,
         } = self;
+        let closed = shared.closed_connections.clone();
         match tls {
             None => crate::connection::serve(stream, peer, shared, shutdown).await,
             // Boxed, so that the TLS handshake's state and the TLS stream
@@ -238,6 +243,7 @@ impl ConnectionTask {
                 Box::pin(serve_tls(stream, acceptor, timeout, peer, shared, shutdown)).await
             }
         }
+        closed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         drop(alive);
         drop(permit);
     }

@@ -1,20 +1,31 @@
-//! Gives memory back to the system after a burst of messages has gone.
-//! glibc's malloc keeps freed memory in its arenas; without this the
-//! broker's RSS would stay at its peak long after the queues emptied.
+//! Gives memory back to the system after a burst of messages or of
+//! connections has gone. glibc's malloc keeps freed memory in its arenas;
+//! without this the broker's RSS would stay at its peak long after the
+//! queues emptied or the clients left.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use warren_broker::MemoryMonitor;
 
+/// Connections closed since the last look that make a trim worthwhile
+/// (each held about 14 KiB).
+const CLOSED_CONNECTIONS: u64 = 1000;
+
 /// Every few seconds, if queued message memory has fallen well below its
-/// peak since the last look, asks malloc to release its free pages.
-pub fn spawn(memory: Arc<MemoryMonitor>) {
+/// peak since the last look, or many connections have closed, asks malloc
+/// to release its free pages.
+pub fn spawn(memory: Arc<MemoryMonitor>, closed_connections: Arc<AtomicU64>) {
     tokio::spawn(async move {
+        let mut closed_before = 0;
         loop {
             tokio::time::sleep(Duration::from_secs(5)).await;
-            if memory.take_peak() > memory.used() + 64 * 1024 * 1024 {
+            let closed = closed_connections.load(Ordering::Relaxed);
+            let messages_gone = memory.take_peak() > memory.used() + 64 * 1024 * 1024;
+            if messages_gone || closed - closed_before >= CLOSED_CONNECTIONS {
                 tokio::task::spawn_blocking(trim);
             }
+            closed_before = closed;
         }
     });
 }
