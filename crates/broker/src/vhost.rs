@@ -622,25 +622,9 @@ impl VHost {
 
     // ---- routing -----------------------------------------------------------
 
-    /// The queues a message published to `exchange` reaches, each once,
-    /// following exchange-to-exchange bindings (loops are cut).
-    pub fn route(
-        &self,
-        exchange: &Exchange,
-        routing_key: &ShortString,
-        headers: Option<&FieldTable>,
-        scratch: &mut Vec<Destination>,
-        queues: &mut Vec<Arc<QueueHandle>>,
-    ) {
-        queues.clear();
-        if exchange.name.is_empty() {
-            queues.extend(self.queue(routing_key));
-            return;
-        }
-        self.route_named(exchange, routing_key, headers, scratch, queues);
-    }
-
-    /// [`route`](Self::route) for an exchange other than the default one.
+    /// The queues a message published to `exchange` (not the default
+    /// exchange, which sessions resolve through their route cache) reaches,
+    /// each once, following exchange-to-exchange bindings (loops are cut).
     pub fn route_named(
         &self,
         exchange: &Exchange,

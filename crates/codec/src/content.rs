@@ -49,6 +49,8 @@ impl ContentHeader {
     /// does not carry fourteen decoded properties through the broker.
     #[inline]
     pub fn summarize(payload: &Bytes) -> Result<HeaderSummary, CodecError> {
+        // The fixed fields are parsed as in `decode`, not through a shared
+        // helper: sharing it cost `decode` 3-4% in the codec bench.
         let header = |i| -> PResult<'_, (u16, u64)> {
             let (i, class_id) = p::short(i)?;
             let (i, _weight) = p::short(i)?;
