@@ -4,7 +4,7 @@
 use crate::client::{Client, Error, Reader};
 use crate::plan::{Plan, Topology};
 use crate::stats::{message_id, Shared, STAMP_LEN};
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
@@ -118,11 +118,7 @@ impl Producer {
                 body[..8].copy_from_slice(&message_id(self.index, sent).to_be_bytes());
                 body[8..16].copy_from_slice(&stamp.to_be_bytes());
                 for piece in body[..plan.size].chunks(chunk) {
-                    out.put_u8(3);
-                    out.put_u16(1);
-                    out.put_u32(piece.len() as u32);
-                    out.put_slice(piece);
-                    out.put_u8(0xCE);
+                    encode_body_frame(1, piece, &mut out);
                 }
                 for &q in &target.queues {
                     expected[q] += 1;

@@ -8,13 +8,13 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use warren_codec::{
-    class_id, decode_protocol_header, encode_body_frame, encode_deliver_frame,
-    encode_heartbeat_frame, encode_method_frame, encode_raw_header_frame, BasicPublish,
-    ChannelCloseOk, ChannelFlowOk, ChannelOpenOk, ConnectionBlocked, ConnectionClose,
-    ConnectionCloseOk, ConnectionOpen, ConnectionOpenOk, ConnectionStart, ConnectionTune,
-    ConnectionUnblocked, ConnectionUpdateSecretOk, ContentHeader, DeliverFields, FieldTable,
-    FrameDecoder, HeaderSummary, LongString, Method, RawFrame, ReplyCode, ShortString, FRAME_BODY,
-    FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD, FRAME_OVERHEAD, PROTOCOL_HEADER,
+    class_id, decode_protocol_header, encode_deliver_frame, encode_heartbeat_frame,
+    encode_method_frame, encode_raw_header_frame, BasicPublish, ChannelCloseOk, ChannelFlowOk,
+    ChannelOpenOk, ConnectionBlocked, ConnectionClose, ConnectionCloseOk, ConnectionOpen,
+    ConnectionOpenOk, ConnectionStart, ConnectionTune, ConnectionUnblocked,
+    ConnectionUpdateSecretOk, ContentHeader, DeliverFields, FieldTable, FrameDecoder,
+    HeaderSummary, LongString, Method, RawFrame, ReplyCode, ShortString, FRAME_BODY, FRAME_HEADER,
+    FRAME_HEARTBEAT, FRAME_METHOD, FRAME_OVERHEAD, PROTOCOL_HEADER,
 };
 
 use crate::auth::{parse_sasl_response, Authenticator, VhostAccess};
@@ -772,28 +772,17 @@ impl Connection {
             0 => usize::MAX,
             max => max - FRAME_OVERHEAD,
         };
-        if body.len() <= max && body.len() < 2048 {
-            // The common small message: copied in, no slice taken.
-            encode_body_frame(channel, body, self.output.buf());
-            self.last_sent = now;
-            return;
-        }
         let mut offset = 0;
         while offset < body.len() {
             let end = (offset + max).min(body.len());
-            let piece = body.slice(offset..end);
-            if piece.len() < 2048 {
-                encode_body_frame(channel, &piece, self.output.buf());
-            } else {
-                let buf = self.output.buf();
-                buf.extend_from_slice(&[FRAME_BODY]);
-                buf.extend_from_slice(&channel.to_be_bytes());
-                buf.extend_from_slice(&(piece.len() as u32).to_be_bytes());
-                self.output.push_body(&piece);
-                self.output
-                    .buf()
-                    .extend_from_slice(&[warren_codec::FRAME_END]);
-            }
+            let buf = self.output.buf();
+            buf.extend_from_slice(&[FRAME_BODY]);
+            buf.extend_from_slice(&channel.to_be_bytes());
+            buf.extend_from_slice(&((end - offset) as u32).to_be_bytes());
+            self.output.push_body(body, offset..end);
+            self.output
+                .buf()
+                .extend_from_slice(&[warren_codec::FRAME_END]);
             offset = end;
         }
         self.last_sent = now;

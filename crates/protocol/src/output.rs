@@ -21,14 +21,15 @@ impl Output {
         &mut self.current
     }
 
-    /// Appends a body payload: copied if small, shared if large.
-    pub(crate) fn push_body(&mut self, body: &Bytes) {
-        if body.len() < ZERO_COPY_MIN {
-            self.current.extend_from_slice(body);
+    /// Appends `body[range]`: copied if small, shared if large (only then is
+    /// a slice of the shared buffer taken).
+    pub(crate) fn push_body(&mut self, body: &Bytes, range: std::ops::Range<usize>) {
+        if range.len() < ZERO_COPY_MIN {
+            self.current.extend_from_slice(&body[range]);
         } else {
             self.seal();
-            self.queued += body.len();
-            self.chunks.push_back(body.clone());
+            self.queued += range.len();
+            self.chunks.push_back(body.slice(range));
         }
     }
 
@@ -65,9 +66,9 @@ mod tests {
     fn small_bodies_are_copied_large_ones_shared() {
         let mut out = Output::default();
         out.buf().extend_from_slice(b"head");
-        out.push_body(&Bytes::from_static(b"small"));
+        out.push_body(&Bytes::from_static(b"small"), 0..5);
         let big = Bytes::from(vec![1u8; 4096]);
-        out.push_body(&big);
+        out.push_body(&big, 0..4096);
         out.buf().extend_from_slice(b"tail");
         assert_eq!(out.len(), 4 + 5 + 4096 + 4);
         let chunks: Vec<Bytes> = out.drain().collect();

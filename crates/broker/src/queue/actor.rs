@@ -432,17 +432,12 @@ impl QueueState {
             // A no-ack delivery takes the message itself (no reference
             // counts touched); others leave the entry awaiting its ack.
             let no_ack = spec.no_ack;
-            let Entry {
-                id,
-                message,
-                redelivered,
-            } = &entry;
-            let (id, redelivered) = (*id, *redelivered);
-            let (size, stored) = (message.size(), message.stored);
+            let (id, redelivered) = (entry.id, entry.redelivered);
+            let (size, stored) = (entry.message.size(), entry.message.stored);
             let (message, kept) = if no_ack {
                 (entry.message, None)
             } else {
-                (message.clone(), Some(entry))
+                (entry.message.clone(), Some(entry))
             };
             let delivery = ConnEvent::Deliver(Delivery {
                 channel: spec.channel,

@@ -210,19 +210,19 @@ impl QueueHandle {
     }
 
     /// Whether the queue's task has ended (the queue was deleted).
-    pub fn is_gone(&self) -> bool {
+    pub(crate) fn is_gone(&self) -> bool {
         self.tx.is_closed()
     }
 
     /// Counts a message against the memory watermark as it is taken for
     /// this queue, before [`publish_many`](Self::publish_many) hands it over.
-    pub fn count_memory(&self, bytes: usize) {
+    pub(crate) fn count_memory(&self, bytes: usize) {
         self.memory.add(bytes);
     }
 
     /// Enqueues messages already counted with [`count_memory`](Self::count_memory);
     /// waits while the inbox is full. False if the queue is gone.
-    pub async fn publish_many(&self, messages: Vec<Message>) -> bool {
+    pub(crate) async fn publish_many(&self, messages: Vec<Message>) -> bool {
         let size: usize = messages.iter().map(Message::size).sum();
         let count = messages.len().min(INBOX_MESSAGES) as u32;
         let taken = match self.room.acquire_many(count).await {

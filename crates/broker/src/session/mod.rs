@@ -744,14 +744,13 @@ impl Session {
     pub async fn queue_event(&mut self, event: ConnEvent, out: &mut dyn Outbox) {
         match event {
             ConnEvent::Deliver(d) => {
-                let state = self.channels.get_mut(&d.channel);
-                let consuming = state.as_ref().is_some_and(|state| {
+                let consuming = self.channels.get_mut(&d.channel).filter(|state| {
                     state
                         .consumers
                         .get(&d.consumer_tag)
                         .is_some_and(|queue| Arc::ptr_eq(queue, &d.queue))
                 });
-                let Some(state) = state.filter(|_| consuming) else {
+                let Some(state) = consuming else {
                     // Cancelled or closed meanwhile (or the tag now names a
                     // consumer of another queue): the message goes back.
                     if let Some(limit) = &d.limit {
