@@ -60,6 +60,15 @@ fn benches(c: &mut Criterion) {
         .collect();
     route(c, "topic 100 patterns", &topic, &topic_keys);
 
+    // Many `#` words against a long key: exponential for a backtracking
+    // matcher, trie nodes × words here.
+    let hashes = exchange(
+        ExchangeKind::Topic,
+        [(0, "#.#.#.#.#.#.#.#.#.#.#.#.x".to_string())],
+    );
+    let long_key = vec!["w"; 100].join(".");
+    route(c, "topic 12 hashes, 100-word key", &hashes, &[long_key]);
+
     let direct = exchange(
         ExchangeKind::Direct,
         (0..1000).map(|i| (i, format!("key-{i}"))),

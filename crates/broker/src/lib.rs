@@ -6,6 +6,7 @@
 //! sharded maps, an exchange's bindings behind its own read-write lock, and
 //! a queue's state in its own task.
 
+mod blocking;
 mod broker;
 mod errors;
 mod exchange;

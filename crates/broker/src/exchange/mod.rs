@@ -87,6 +87,13 @@ impl Binding {
     }
 }
 
+/// A routing key of 255 bytes has at most this many words.
+const MAX_WORDS: usize = 128;
+
+/// Routes that may visit more (node, position) pairs than this leave the
+/// runtime's threads: about a millisecond of work.
+const LONG_ROUTE: usize = 1 << 16;
+
 /// An exchange type's binding index.
 enum Router {
     Direct(direct::DirectRouter),
@@ -190,6 +197,9 @@ impl Exchange {
     }
 
     /// Appends the destinations a message goes to (duplicates possible).
+    /// Routes that may take long (a topic trie of many thousand nodes) run
+    /// off the runtime's worker threads, so that they never stall the other
+    /// connections those threads serve.
     pub fn route(
         &self,
         routing_key: &[u8],
@@ -199,6 +209,13 @@ impl Exchange {
         match &*self.read() {
             Router::Direct(r) => r.route(routing_key, out),
             Router::Fanout(r) => out.extend(r.bindings.iter().map(|b| b.destination.clone())),
+            // Small tries answer without reading the key.
+            Router::Topic(r)
+                if r.nodes() * MAX_WORDS >= LONG_ROUTE
+                    && r.cost_bound(routing_key) >= LONG_ROUTE =>
+            {
+                crate::blocking::off_runtime(|| r.route(routing_key, out))
+            }
             Router::Topic(r) => r.route(routing_key, out),
             Router::Headers(r) => r.route(headers, out),
         }
