@@ -207,12 +207,25 @@ async fn guest_is_refused_from_a_non_loopback_address() {
     // The server cannot be reached from a non-loopback address in a test,
     // so the rule is checked where it lives: in the user store.
     use warren_protocol::{Authenticator, Credentials};
-    let users = warren::users::Users::from_config(&warren::Config::default());
+    let users = warren::users::PeerAuth {
+        users: std::sync::Arc::new(warren::users::Users::from_config(&warren::Config::default())),
+        peer: "192.0.2.1:40000".parse().unwrap(),
+    };
     let guest = Credentials {
         username: "guest".into(),
         password: "guest".into(),
     };
     assert!(!users.authenticate(&guest, false));
+}
+
+#[tokio::test]
+async fn guest_may_use_an_ipv6_listener_from_ipv4_loopback() {
+    // A client of 127.0.0.1 reaches `[::]` as ::ffff:127.0.0.1.
+    let server =
+        TestServer::start_with(|c| c.listeners.tcp = vec!["[::]:0".parse().unwrap()]).await;
+    let uri = format!("amqp://guest:guest@127.0.0.1:{}/%2f", server.addr.port());
+    let conn = warren_tests::connect(&uri).await.expect("guest is let in");
+    conn.close(200, "bye").await.unwrap();
 }
 
 #[tokio::test]

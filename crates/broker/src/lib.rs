@@ -10,6 +10,7 @@ mod blocking;
 mod broker;
 mod errors;
 mod exchange;
+mod log_text;
 mod memory;
 mod message;
 mod names;
@@ -20,6 +21,7 @@ mod vhost;
 
 pub use broker::{Broker, ConnectionId};
 pub use exchange::{Binding, Destination, Exchange, ExchangeKind};
+pub use log_text::Escaped;
 pub use memory::{default_limit as default_memory_limit, MemoryMonitor};
 pub use message::Message;
 pub use queue::{ConnEvent, DeliveryPort, QueueHandle};

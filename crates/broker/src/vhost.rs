@@ -157,6 +157,19 @@ impl VHost {
         if d.exchange.as_bytes().starts_with(b"amq.") {
             return Err(errors::reserved_name("exchange", &d.exchange));
         }
+        if d.durable {
+            self.record(
+                Definition::Exchange {
+                    vhost: bytes(&self.name),
+                    name: d.exchange.to_bytes(),
+                    kind: bytes(&kind.name()),
+                    auto_delete: d.auto_delete,
+                    internal: d.internal,
+                    arguments: d.arguments.as_bytes().clone(),
+                },
+                || resource("exchange", &d.exchange, &self.name),
+            )?;
+        }
         let exchange = Exchange::new(
             d.exchange.clone(),
             kind,
@@ -167,16 +180,6 @@ impl VHost {
         );
         self.exchanges
             .insert(d.exchange.clone(), Arc::new(exchange));
-        if d.durable {
-            self.record(Definition::Exchange {
-                vhost: bytes(&self.name),
-                name: d.exchange.to_bytes(),
-                kind: bytes(&kind.name()),
-                auto_delete: d.auto_delete,
-                internal: d.internal,
-                arguments: d.arguments.as_bytes().clone(),
-            });
-        }
         Ok(())
     }
 
@@ -207,39 +210,46 @@ impl VHost {
                 format!("{} in use", resource("exchange", name, &self.name)),
             ));
         }
-        self.remove_exchange(name);
-        Ok(())
+        self.remove_exchange(&exchange)
     }
 
-    /// Removes an exchange and the bindings that lead to it.
-    fn remove_exchange(&self, name: &ShortString) {
-        if let Some((_, exchange)) = self.exchanges.remove(name) {
-            self.removed();
-            if exchange.durable {
-                self.record(Definition::DeleteExchange {
+    /// Removes an exchange and the bindings that lead to it; a durable one
+    /// only once its deletion is recorded.
+    fn remove_exchange(&self, exchange: &Exchange) -> Result<(), AmqpError> {
+        let name = &exchange.name;
+        if exchange.durable {
+            self.record(
+                Definition::DeleteExchange {
                     vhost: bytes(&self.name),
                     name: name.to_bytes(),
-                });
-            }
+                },
+                || resource("exchange", name, &self.name),
+            )?;
         }
-        self.unbind_everywhere(&Destination::Exchange(name.clone()));
+        if self.exchanges.remove(name).is_some() {
+            self.removed();
+        }
+        self.unbind_everywhere(&Destination::Exchange(name.clone()))
     }
 
     /// Removes every binding to `destination`; auto-delete exchanges left
     /// without bindings go too, as in RabbitMQ.
-    fn unbind_everywhere(&self, destination: &Destination) {
+    fn unbind_everywhere(&self, destination: &Destination) -> Result<(), AmqpError> {
         let exchanges: Vec<Arc<Exchange>> = self.exchanges.iter().map(|e| e.clone()).collect();
+        let mut result = Ok(());
         for exchange in exchanges {
             if exchange.unbind_destination(destination) > 0 {
-                self.auto_delete_if_unused(&exchange);
+                result = result.and(self.auto_delete_if_unused(&exchange));
             }
         }
+        result
     }
 
-    fn auto_delete_if_unused(&self, exchange: &Exchange) {
+    fn auto_delete_if_unused(&self, exchange: &Exchange) -> Result<(), AmqpError> {
         if exchange.auto_delete && !exchange.has_bindings() {
-            self.remove_exchange(&exchange.name);
+            return self.remove_exchange(exchange);
         }
+        Ok(())
     }
 
     // ---- queues ------------------------------------------------------------
@@ -302,12 +312,15 @@ impl VHost {
             arguments: d.arguments.clone(),
         };
         if config.is_persistent() {
-            self.record(Definition::Queue {
-                vhost: bytes(&self.name),
-                name: name.to_bytes(),
-                auto_delete: d.auto_delete,
-                arguments: d.arguments.as_bytes().clone(),
-            });
+            self.record(
+                Definition::Queue {
+                    vhost: bytes(&self.name),
+                    name: name.to_bytes(),
+                    auto_delete: d.auto_delete,
+                    arguments: d.arguments.as_bytes().clone(),
+                },
+                || resource("queue", &name, &self.name),
+            )?;
         }
         let queue = self.start_queue(config, Vec::new());
         self.queues.insert(name, queue.clone());
@@ -331,7 +344,7 @@ impl VHost {
         }
         match queue.delete(if_unused, if_empty).await {
             Ok(count) => {
-                self.forget_queue(&queue);
+                self.forget_queue(&queue)?;
                 Ok(count)
             }
             Err(refused) => {
@@ -347,24 +360,32 @@ impl VHost {
         }
     }
 
-    fn forget_queue(&self, queue: &Arc<QueueHandle>) {
-        if queue.is_persistent() {
-            self.record(Definition::DeleteQueue {
-                vhost: bytes(&self.name),
-                name: queue.name.to_bytes(),
-            });
-        }
+    /// Forgets a stopped queue. If its deletion cannot be recorded it is
+    /// forgotten all the same (it has stopped), and comes back, empty of
+    /// what it lost, at the next start.
+    fn forget_queue(&self, queue: &Arc<QueueHandle>) -> Result<(), AmqpError> {
+        let recorded = match queue.is_persistent() {
+            true => self.record(
+                Definition::DeleteQueue {
+                    vhost: bytes(&self.name),
+                    name: queue.name.to_bytes(),
+                },
+                || resource("queue", &queue.name, &self.name),
+            ),
+            false => Ok(()),
+        };
         self.queues
             .remove_if(&queue.name, |_, q| Arc::ptr_eq(q, queue));
         self.removed();
-        self.unbind_everywhere(&Destination::Queue(queue.clone()));
+        recorded.and(self.unbind_everywhere(&Destination::Queue(queue.clone())))
     }
 
     /// Deletes an auto-delete queue whose last consumer went.
     pub async fn auto_delete_queue(&self, queue: &Arc<QueueHandle>) {
         let _ddl = self.ddl.lock().await;
         if queue.delete(true, false).await.is_ok() {
-            self.forget_queue(queue);
+            // Nobody to tell: the store's error is logged.
+            let _ = self.forget_queue(queue);
         }
     }
 
@@ -382,7 +403,7 @@ impl VHost {
         let _ddl = self.ddl.lock().await;
         for queue in owned {
             let _ = queue.delete(false, false).await;
-            self.forget_queue(&queue);
+            let _ = self.forget_queue(&queue);
         }
     }
 
@@ -424,10 +445,7 @@ impl VHost {
             routing_key,
             arguments,
         };
-        if source.bind(binding.clone()) && durable {
-            self.record(self.binding_definition(&source.name, &binding, true));
-        }
-        Ok(())
+        self.bind_durably(&source, binding, durable)
     }
 
     pub async fn unbind_queue(
@@ -447,13 +465,7 @@ impl VHost {
             routing_key,
             arguments,
         };
-        if source.unbind(&binding) {
-            if durable {
-                self.record(self.binding_definition(&source.name, &binding, false));
-            }
-            self.auto_delete_if_unused(&source);
-        }
-        Ok(())
+        self.unbind_durably(&source, binding, durable)
     }
 
     pub async fn bind_exchange(
@@ -475,13 +487,8 @@ impl VHost {
             routing_key,
             arguments,
         };
-        if source_exchange.bind(binding.clone())
-            && source_exchange.durable
-            && destination_exchange.durable
-        {
-            self.record(self.binding_definition(&source_exchange.name, &binding, true));
-        }
-        Ok(())
+        let durable = source_exchange.durable && destination_exchange.durable;
+        self.bind_durably(&source_exchange, binding, durable)
     }
 
     pub async fn unbind_exchange(
@@ -502,21 +509,82 @@ impl VHost {
             routing_key,
             arguments,
         };
-        if source_exchange.unbind(&binding) {
-            if source_exchange.durable && destination_exchange.durable {
-                self.record(self.binding_definition(&source_exchange.name, &binding, false));
+        let durable = source_exchange.durable && destination_exchange.durable;
+        self.unbind_durably(&source_exchange, binding, durable)
+    }
+
+    /// Adds a binding; a durable one stays only once it is recorded.
+    fn bind_durably(
+        &self,
+        source: &Exchange,
+        binding: Binding,
+        durable: bool,
+    ) -> Result<(), AmqpError> {
+        if source.bind(binding.clone()) && durable {
+            let recorded = self.record(
+                self.binding_definition(&source.name, &binding, true),
+                || {
+                    format!(
+                        "a binding of {}",
+                        resource("exchange", &source.name, &self.name)
+                    )
+                },
+            );
+            if recorded.is_err() {
+                source.unbind(&binding);
             }
-            self.auto_delete_if_unused(&source_exchange);
+            return recorded;
+        }
+        Ok(())
+    }
+
+    /// Removes a binding; a durable one goes only once its removal is recorded.
+    fn unbind_durably(
+        &self,
+        source: &Exchange,
+        binding: Binding,
+        durable: bool,
+    ) -> Result<(), AmqpError> {
+        if source.unbind(&binding) {
+            if durable {
+                let recorded = self.record(
+                    self.binding_definition(&source.name, &binding, false),
+                    || {
+                        format!(
+                            "a binding of {}",
+                            resource("exchange", &source.name, &self.name)
+                        )
+                    },
+                );
+                if recorded.is_err() {
+                    source.bind(binding);
+                    return recorded;
+                }
+            }
+            return self.auto_delete_if_unused(source);
         }
         Ok(())
     }
 
     // ---- durability --------------------------------------------------------
 
-    fn record(&self, definition: Definition) {
-        if let Some(storage) = &self.storage {
-            storage.record(definition);
-        }
+    /// Writes a change to the definitions log. A failed write is a broker
+    /// failure, as in RabbitMQ: 541 closes the connection, and nothing
+    /// changes in memory.
+    fn record(
+        &self,
+        definition: Definition,
+        what: impl FnOnce() -> String,
+    ) -> Result<(), AmqpError> {
+        let Some(storage) = &self.storage else {
+            return Ok(());
+        };
+        storage.record(&definition).map_err(|e| {
+            AmqpError::new(
+                ReplyCode::InternalError,
+                format!("cannot store the definition of {}: {e}", what()),
+            )
+        })
     }
 
     fn binding_definition(

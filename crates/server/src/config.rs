@@ -17,6 +17,11 @@ pub struct Config {
     pub users: Vec<User>,
     /// Users that may connect only from a loopback address.
     pub loopback_users: Vec<String>,
+    /// Keep messages of queues the definitions log does not know in
+    /// `quarantine.<queue>` queues instead of refusing to start
+    /// (`--quarantine-orphans`; not a file key: it is for one start).
+    #[serde(skip)]
+    pub quarantine_orphans: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -90,6 +95,7 @@ impl Default for Config {
                 vhosts: vec!["/".into()],
             }],
             loopback_users: vec!["guest".into()],
+            quarantine_orphans: false,
         }
     }
 }

@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
-use warren_broker::{ConnEvent, DeliveryPort, Outbox, Session};
+use warren_broker::{ConnEvent, DeliveryPort, Escaped, Outbox, Session};
 use warren_codec::{DeliverFields, Method, ReplyCode};
 use warren_protocol::{Connection, Event, Publish};
 
@@ -74,9 +74,13 @@ pub async fn serve<S>(
     let outgoing = Outgoing { write_tx, permits };
 
     let mut config = shared.connection_config.clone();
-    config.peer_is_loopback = peer.ip().is_loopback();
+    config.peer_is_loopback = crate::users::is_loopback(peer.ip());
     let now = std::time::Instant::now();
-    let mut conn = Connection::new(config, shared.users.clone(), now);
+    let auth = Arc::new(crate::users::PeerAuth {
+        users: shared.users.clone(),
+        peer,
+    });
+    let mut conn = Connection::new(config, auth, now);
     let port = DeliveryPort::new(INBOX_CAPACITY);
     let mut delivered = std::collections::VecDeque::new();
     let mut session: Option<Session> = None;
@@ -313,7 +317,7 @@ async fn handle_event(
         }
         Event::ChannelClosed { channel, error } => {
             if let Some(error) = error {
-                warn!(%peer, user, channel, code = error.code.code(), "channel error: {}", error.reply_text());
+                warn!(%peer, user, channel, code = error.code.code(), "channel error: {}", Escaped(error.reply_text().as_bytes()));
             }
             if let Some(session) = session {
                 session.channel_closed(channel).await;
@@ -321,7 +325,7 @@ async fn handle_event(
         }
         Event::ConnectionClosing { error } => {
             if let Some(error) = error {
-                warn!(%peer, user, code = error.code.code(), "connection error: {}", error.reply_text());
+                warn!(%peer, user, code = error.code.code(), "connection error: {}", Escaped(error.reply_text().as_bytes()));
             }
         }
     }

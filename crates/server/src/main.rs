@@ -23,6 +23,12 @@ struct Cli {
     /// Where messages and definitions are kept. Overrides `data_dir`.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Start even though the message store holds messages of queues the
+    /// definitions log does not know (it is missing or damaged): keep them
+    /// in durable queues named `quarantine.<queue>` for inspection. Without
+    /// it Warren refuses to start and changes nothing.
+    #[arg(long)]
+    quarantine_orphans: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -52,6 +58,7 @@ fn main() -> ExitCode {
     if !cli.listen.is_empty() {
         config.listeners.tcp = cli.listen.clone();
     }
+    config.quarantine_orphans = cli.quarantine_orphans;
     if let Some(dir) = &cli.data_dir {
         config.data_dir = dir.clone();
     }
@@ -60,6 +67,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only on a terminal, never in log files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -79,6 +79,7 @@ impl Server {
             limits.queue_memory_bytes,
             &config.data_dir,
             &config.vhosts,
+            config.quarantine_orphans,
         )
         .await?;
         let closed_connections = Arc::new(std::sync::atomic::AtomicU64::new(0));

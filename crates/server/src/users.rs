@@ -5,6 +5,9 @@ use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use warren_broker::Escaped;
 use warren_protocol::{Authenticator, Credentials, VhostAccess};
 
 use crate::config::Config;
@@ -73,23 +76,48 @@ impl Users {
     }
 }
 
-impl Authenticator for Users {
+/// Whether a peer is on this host: IPv4 clients of an IPv6 listener
+/// arrive as `::ffff:127.0.0.1`.
+pub fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
+        IpAddr::V4(v4) => v4.is_loopback(),
+    }
+}
+
+/// The users, as one connection sees them: refusals are logged with the
+/// peer's address.
+pub struct PeerAuth {
+    pub users: Arc<Users>,
+    pub peer: SocketAddr,
+}
+
+impl Authenticator for PeerAuth {
     fn authenticate(&self, c: &Credentials, peer_is_loopback: bool) -> bool {
-        let Some(user) = self.users.get(&c.username) else {
-            tracing::warn!(user = %c.username, "login refused: no such user");
-            return false;
+        let refused = |why: &str| {
+            tracing::warn!(peer = %self.peer, user = %Escaped(c.username.as_bytes()), "login refused: {why}");
+            false
         };
-        if self.loopback_only.contains(&c.username) && !peer_is_loopback {
-            tracing::warn!(user = %c.username, "login refused: user can only connect via localhost");
-            return false;
+        let Some(user) = self.users.users.get(&c.username) else {
+            return refused("no such user");
+        };
+        if self.users.loopback_only.contains(&c.username) && !peer_is_loopback {
+            return refused("user can only connect via localhost");
         }
-        let valid = digest(&user.salt, &c.password) == user.digest;
-        if !valid {
-            tracing::warn!(user = %c.username, "login refused: invalid credentials");
+        if digest(&user.salt, &c.password) != user.digest {
+            return refused("invalid credentials");
         }
-        valid
+        true
     }
 
+    fn vhost_access(&self, username: &str, vhost: &str) -> VhostAccess {
+        self.users.vhost_access(username, vhost)
+    }
+}
+
+impl Users {
     fn vhost_access(&self, username: &str, vhost: &str) -> VhostAccess {
         if !self.vhosts.contains(vhost) {
             return VhostAccess::NoSuchVhost;
@@ -115,8 +143,26 @@ mod tests {
     }
 
     #[test]
+    fn ipv4_mapped_loopback_is_loopback() {
+        for (ip, loopback) in [
+            ("127.0.0.1", true),
+            ("::1", true),
+            ("::ffff:127.0.0.1", true),
+            ("::ffff:127.1.2.3", true),
+            ("::ffff:10.0.0.1", false),
+            ("10.0.0.1", false),
+            ("fe80::1", false),
+        ] {
+            assert_eq!(is_loopback(ip.parse().unwrap()), loopback, "{ip}");
+        }
+    }
+
+    #[test]
     fn guest_only_from_loopback() {
-        let users = Users::from_config(&Config::default());
+        let users = PeerAuth {
+            users: Arc::new(Users::from_config(&Config::default())),
+            peer: "127.0.0.1:1".parse().unwrap(),
+        };
         let guest = Credentials {
             username: "guest".into(),
             password: "guest".into(),

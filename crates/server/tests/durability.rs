@@ -2,105 +2,15 @@
 //! survive a restart, transient ones do not, confirmed messages survive
 //! `kill -9`, and one data directory serves one broker.
 
+mod common;
+
+use common::*;
 use futures_lite::StreamExt;
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use lapin::{BasicProperties, ExchangeKind};
+use std::process::Command;
 use std::time::Duration;
-
-struct Warren {
-    child: Child,
-    port: u16,
-}
-
-impl Warren {
-    fn start(dir: &Path) -> Warren {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_warren"))
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-            .arg(dir)
-            // Tiny segments, so that rotation and deletion happen during the tests.
-            .env("WARREN_STORE_SEGMENT_BYTES", "20000")
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        // Dropping it kills and reaps the child.
-        let warren = Warren { child, port };
-        // Restoring thousands of queues on a loaded machine takes a while.
-        for _ in 0..600 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return warren;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("warren did not start");
-    }
-
-    async fn connect(&self) -> Connection {
-        let props = ConnectionProperties::default()
-            .with_executor(tokio_executor_trait::Tokio::current())
-            .with_reactor(tokio_reactor_trait::Tokio);
-        Connection::connect(
-            &format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port),
-            props,
-        )
-        .await
-        .unwrap()
-    }
-
-    async fn channel(&self) -> (Connection, Channel) {
-        let c = self.connect().await;
-        let ch = c.create_channel().await.unwrap();
-        (c, ch)
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Warren {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn data_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("warren-durability-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn persistent() -> BasicProperties {
-    BasicProperties::default().with_delivery_mode(2)
-}
-
-async fn message_count(ch: &Channel, queue: &str) -> Result<u32, lapin::Error> {
-    let options = QueueDeclareOptions {
-        passive: true,
-        ..Default::default()
-    };
-    ch.queue_declare(queue, options, FieldTable::default())
-        .await
-        .map(|q| q.message_count())
-}
 
 #[tokio::test]
 async fn definitions_and_persistent_messages_survive_a_restart() {
@@ -525,42 +435,6 @@ async fn confirmed_messages_survive_kill_9_at_random_moments() {
          acknowledged at most {oldest_late_ack:?} before their kill"
     );
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// A small tmpfs as the data directory (the tests run as root, as CI does).
-struct TinyDisk {
-    dir: PathBuf,
-}
-
-impl TinyDisk {
-    fn mount(name: &str, size: &str) -> TinyDisk {
-        let dir = data_dir(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&dir)
-            .status();
-        assert!(
-            status.is_ok_and(|s| s.success()),
-            "mounting a tmpfs needs root, as CI has"
-        );
-        TinyDisk { dir }
-    }
-
-    fn grow(&self, size: &str) {
-        let status = Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(&self.dir)
-            .status();
-        assert!(status.unwrap().success());
-    }
-}
-
-impl Drop for TinyDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.dir).status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 #[tokio::test]

@@ -1,14 +1,15 @@
-//! Durable exchanges, queues and bindings: an append-only log, replayed and
-//! rewritten compacted at startup.
+//! Durable exchanges, queues and bindings: an append-only log, replayed at
+//! startup and rewritten compacted once the broker has checked the messages
+//! against it.
 
 use bytes::Bytes;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::codec::*;
-use crate::record::{frame_with, records};
+use crate::record::{frame_with, records, FILE_HEADER};
 use crate::writer::sync_dir;
 
 /// A binding as stored: from exchange `source` to a queue or exchange.
@@ -230,51 +231,96 @@ impl State {
     }
 }
 
+/// What the definitions log held at startup.
+#[derive(Debug, Default)]
+pub struct Replayed {
+    /// The definitions as they stand: exchanges, then queues, then bindings.
+    pub definitions: Vec<Definition>,
+    /// (vhost, queue) of queues deleted and not declared again: messages the
+    /// store still holds for them were on their way out.
+    pub deleted_queues: HashSet<(Bytes, Bytes)>,
+    /// Damaged byte ranges (their definitions are lost).
+    pub damaged: Vec<std::ops::Range<usize>>,
+    /// The log exists (a data directory without one has no definitions).
+    pub found: bool,
+}
+
+/// Reads `dir/definitions.log` without changing it.
+pub fn replay_definitions(dir: &Path) -> io::Result<Replayed> {
+    let path = dir.join("definitions.log");
+    let (data, found) = match std::fs::read(&path) {
+        Ok(data) => (Bytes::from(data), true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => (Bytes::new(), false),
+        Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+    };
+    let scan = records(&data, 0);
+    let mut replayed = Replayed {
+        found,
+        ..Default::default()
+    };
+    for damage in &scan.damaged {
+        tracing::error!(
+            "{}: bytes {}..{} are damaged; the definitions in them are lost",
+            path.display(),
+            damage.range.start,
+            damage.range.end
+        );
+        replayed.damaged.push(damage.range.clone());
+    }
+    let mut state = State::default();
+    for range in scan.records {
+        match Definition::decode(&data.slice(range)) {
+            Some(d) => {
+                if let Definition::DeleteQueue { vhost, name } = &d {
+                    replayed
+                        .deleted_queues
+                        .insert((vhost.clone(), name.clone()));
+                }
+                state.apply(d);
+            }
+            None => tracing::warn!("definitions.log: unreadable record skipped"),
+        }
+    }
+    for key in state.queues.keys() {
+        replayed.deleted_queues.remove(key);
+    }
+    replayed.definitions = state.into_list();
+    Ok(replayed)
+}
+
 pub struct DefinitionsLog {
     file: File,
 }
 
 impl DefinitionsLog {
-    /// Replays `dir/definitions.log`, rewrites it compacted, and returns the
-    /// definitions: exchanges, then queues, then bindings.
-    pub fn open(dir: &Path) -> io::Result<(DefinitionsLog, Vec<Definition>)> {
-        let path = dir.join("definitions.log");
-        let data = Bytes::from(std::fs::read(&path).or_else(|e| match e.kind() {
-            io::ErrorKind::NotFound => Ok(Vec::new()),
-            _ => Err(e),
-        })?);
-        let scan = records(&data);
-        if let Some((at, _)) = scan.torn {
-            tracing::warn!(
-                "definitions.log: {} bytes of a torn record dropped at byte {at}",
-                data.len() - at
-            );
-        }
-        let mut state = State::default();
-        for range in scan.records {
-            match Definition::decode(&data.slice(range)) {
-                Some(d) => state.apply(d),
-                None => tracing::warn!("definitions.log: unreadable record skipped"),
-            }
-        }
-        let definitions = state.into_list();
-        let file = rewrite(dir, &path, &definitions)?;
-        Ok((DefinitionsLog { file }, definitions))
+    /// Writes `definitions` as the whole log, in today's format, and opens
+    /// it for appending.
+    pub fn rewrite(dir: &Path, definitions: &[Definition]) -> io::Result<DefinitionsLog> {
+        let file = rewrite(dir, &dir.join("definitions.log"), definitions)?;
+        Ok(DefinitionsLog { file })
     }
 
-    /// Appends one change and makes it durable.
+    /// Appends one change and makes it durable. On failure the log is cut
+    /// back to where it was, so no half-written record stays.
     pub fn append(&mut self, definition: &Definition) -> io::Result<()> {
         let mut buf = Vec::new();
         definition.encode(&mut buf);
-        self.file.write_all(&buf)?;
-        self.file.sync_data()
+        let before = self.file.metadata()?.len();
+        let result = self
+            .file
+            .write_all(&buf)
+            .and_then(|()| self.file.sync_data());
+        if result.is_err() {
+            let _ = self.file.set_len(before);
+        }
+        result
     }
 }
 
 /// Writes the compacted log beside the old one, then renames it into place.
 fn rewrite(dir: &Path, path: &PathBuf, definitions: &[Definition]) -> io::Result<File> {
     let tmp = dir.join("definitions.log.tmp");
-    let mut buf = Vec::new();
+    let mut buf = FILE_HEADER.to_vec();
     for d in definitions {
         d.encode(&mut buf);
     }
@@ -322,8 +368,9 @@ mod tests {
             arguments: b(""),
         });
         {
-            let (mut log, defs) = DefinitionsLog::open(&dir).unwrap();
-            assert!(defs.is_empty());
+            let replayed = replay_definitions(&dir).unwrap();
+            assert!(!replayed.found);
+            let mut log = DefinitionsLog::rewrite(&dir, &replayed.definitions).unwrap();
             for d in [&queue, &exchange, &binding] {
                 log.append(d).unwrap();
             }
@@ -340,18 +387,27 @@ mod tests {
             })
             .unwrap();
         }
-        let (_, defs) = DefinitionsLog::open(&dir).unwrap();
-        assert_eq!(defs, [exchange.clone(), queue.clone(), binding]);
+        let replayed = replay_definitions(&dir).unwrap();
+        assert_eq!(
+            replayed.definitions,
+            [exchange.clone(), queue.clone(), binding]
+        );
+        assert!(replayed.deleted_queues.contains(&(b("/"), b("gone"))));
         {
-            let (mut log, _) = DefinitionsLog::open(&dir).unwrap();
+            let mut log = DefinitionsLog::rewrite(&dir, &replayed.definitions).unwrap();
             log.append(&Definition::DeleteQueue {
                 vhost: b("/"),
                 name: b("q"),
             })
             .unwrap();
         }
-        let (_, defs) = DefinitionsLog::open(&dir).unwrap();
-        assert_eq!(defs, [exchange], "the queue and its binding are gone");
+        let replayed = replay_definitions(&dir).unwrap();
+        assert_eq!(
+            replayed.definitions,
+            [exchange],
+            "the queue and its binding are gone"
+        );
+        assert!(replayed.deleted_queues.contains(&(b("/"), b("q"))));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -3,6 +3,7 @@
 
 mod codec;
 mod definitions;
+pub mod format;
 mod lock;
 mod messages;
 mod record;
@@ -10,6 +11,10 @@ mod recovery;
 mod segments;
 mod writer;
 
-pub use definitions::{BindingDefinition, Definition, DefinitionsLog};
+pub use definitions::{
+    replay_definitions, BindingDefinition, Definition, DefinitionsLog, Replayed,
+};
 pub use lock::DirLock;
-pub use messages::{DurableMark, MessageStore, PublishRecord, Recovered, StoredMessage};
+pub use messages::{
+    DamageReport, DurableMark, MessageStore, PublishRecord, Recovered, StoredMessage,
+};

@@ -41,8 +41,19 @@ pub struct Recovered {
     /// The ids of the messages each (vhost, queue) holds, in publish order.
     /// The messages stay on disk; [`MessageStore::read`] brings them back.
     pub queues: HashMap<(Bytes, Bytes), Vec<u64>>,
-    /// Bytes dropped from torn or corrupt record tails.
+    /// Bytes of a torn record cut off the newest segment's end.
     pub dropped_bytes: u64,
+    /// Damage found (and reported) for the first time.
+    pub damage: Vec<DamageReport>,
+}
+
+/// Damaged bytes in a segment, skipped at recovery.
+#[derive(Debug, Clone)]
+pub struct DamageReport {
+    pub segment: u32,
+    pub range: std::ops::Range<usize>,
+    /// Publish records that were in it, as far as can be told.
+    pub messages_lost: usize,
 }
 
 /// How far a publisher's records are durable. One per channel: the writer

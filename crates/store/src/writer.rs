@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::*;
 use crate::messages::{DurableMark, PublishRecord};
-use crate::record::{frame_with, FRAME_HEADER};
+use crate::record::{frame_with, FILE_HEADER, FRAME_HEADER};
 use crate::segments::{segment_path, Located, Segment, Segments};
 
 /// A segment is closed once it reaches this size.
@@ -210,13 +210,9 @@ impl WriterState {
             return Ok(());
         }
         let number = self.segments.read_list().last().map_or(1, |s| s.number + 1);
-        let file = File::options()
-            .create(true)
-            .append(true)
-            .open(segment_path(&self.segments.dir, number))?;
-        sync_dir(&self.segments.dir);
+        let (file, segment) = create_segment(&self.segments.dir, number)?;
         self.file = file;
-        self.segments.write_list().push(Segment::new(number));
+        self.segments.write_list().push(segment);
         Ok(())
     }
 
@@ -236,6 +232,23 @@ impl WriterState {
             }
         }
     }
+}
+
+/// Creates segment `number` with its file header, durably, for appending.
+pub(crate) fn create_segment(dir: &std::path::Path, number: u32) -> io::Result<(File, Segment)> {
+    let path = segment_path(dir, number);
+    let mut file = File::options()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(&path)?;
+    file.write_all(FILE_HEADER)?;
+    file.sync_data()?;
+    sync_dir(dir);
+    let file = File::options().append(true).open(&path)?;
+    let mut segment = Segment::new(number);
+    segment.size = FILE_HEADER.len() as u64;
+    Ok((file, segment))
 }
 
 /// Makes a new or removed file name durable.

@@ -1,0 +1,235 @@
+//! The harness of the tests that run the real binary: a broker process on
+//! an ephemeral port with its own data directory, its stderr kept (a panic
+//! in it fails the test), and a small tmpfs for full-disk cases.
+
+#![allow(dead_code)]
+
+use lapin::options::*;
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Warren {
+    pub child: Child,
+    pub port: u16,
+    /// Where the broker's stderr goes.
+    pub log: PathBuf,
+}
+
+fn log_path() -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("warren-stderr-{}-{n}.log", std::process::id()))
+}
+
+/// The port of the broker's "listening" log line.
+fn listening_port(log: &str) -> Option<u16> {
+    let line = log.lines().find(|l| l.contains("listening"))?;
+    let at = line.find("127.0.0.1:")? + "127.0.0.1:".len();
+    let digits: String = line[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The broker command on `dir`, with tiny segments so that rotation and
+/// deletion happen during the tests.
+pub fn command(dir: &Path, port: u16) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_warren"));
+    command
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir)
+        .env("WARREN_STORE_SEGMENT_BYTES", "20000");
+    command
+}
+
+impl Warren {
+    pub fn start(dir: &Path) -> Warren {
+        Self::start_with(dir, &[])
+    }
+
+    /// Starts the broker on port 0 and learns its port from its log, so
+    /// that tests running side by side never race for a port.
+    pub fn start_with(dir: &Path, args: &[&str]) -> Warren {
+        let log = log_path();
+        let child = command(dir, 0)
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stderr(std::fs::File::create(&log).unwrap())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Dropping it kills and reaps the child.
+        let mut warren = Warren {
+            child,
+            port: 0,
+            log,
+        };
+        // Restoring thousands of queues on a loaded machine takes a while.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some(port) = listening_port(&warren.stderr()) {
+                warren.port = port;
+                return warren;
+            }
+            if let Ok(Some(status)) = warren.child.try_wait() {
+                panic!("warren exited ({status}): {}", warren.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("warren did not start: {}", warren.stderr());
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub async fn connect(&self) -> Connection {
+        let props = ConnectionProperties::default()
+            .with_executor(tokio_executor_trait::Tokio::current())
+            .with_reactor(tokio_reactor_trait::Tokio);
+        Connection::connect(
+            &format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port),
+            props,
+        )
+        .await
+        .unwrap()
+    }
+
+    pub async fn channel(&self) -> (Connection, Channel) {
+        let c = self.connect().await;
+        let ch = c.create_channel().await.unwrap();
+        (c, ch)
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.check_no_panic();
+    }
+
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        self.check_no_panic();
+    }
+
+    fn check_no_panic(&self) {
+        let stderr = self.stderr();
+        if stderr.contains("panicked") && !std::thread::panicking() {
+            panic!("the broker panicked:\n{stderr}");
+        }
+    }
+}
+
+impl Drop for Warren {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.check_no_panic();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// Runs the broker on `dir` expecting it to refuse to start; its stderr.
+pub fn refused_start(dir: &Path, args: &[&str]) -> String {
+    let out = command(dir, free_port()).args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "warren started: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+pub fn data_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("warren-durability-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+pub fn persistent() -> BasicProperties {
+    BasicProperties::default().with_delivery_mode(2)
+}
+
+pub async fn message_count(ch: &Channel, queue: &str) -> Result<u32, lapin::Error> {
+    let options = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    ch.queue_declare(queue, options, FieldTable::default())
+        .await
+        .map(|q| q.message_count())
+}
+
+pub async fn durable_queue(ch: &Channel, queue: &str) {
+    let options = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    ch.queue_declare(queue, options, FieldTable::default())
+        .await
+        .unwrap();
+}
+
+/// Every message left in `queue`, taken with no-ack.
+pub async fn drain(ch: &Channel, queue: &str) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    while let Some(m) = ch
+        .basic_get(queue, BasicGetOptions { no_ack: true })
+        .await
+        .unwrap()
+    {
+        got.push(m.delivery.data);
+    }
+    got
+}
+
+/// A small tmpfs as the data directory (the tests run as root, as CI does).
+pub struct TinyDisk {
+    pub dir: PathBuf,
+}
+
+impl TinyDisk {
+    pub fn mount(name: &str, size: &str) -> TinyDisk {
+        let dir = data_dir(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "mounting a tmpfs needs root, as CI has"
+        );
+        TinyDisk { dir }
+    }
+
+    pub fn grow(&self, size: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.dir)
+            .status();
+        assert!(status.unwrap().success());
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.dir).status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
