@@ -618,6 +618,7 @@ impl VHost {
             Some(storage) if config.is_persistent() => Some(Persistence {
                 store: storage.messages.clone(),
                 vhost: bytes(&self.name),
+                queue: config.name.to_bytes(),
                 budget: storage.queue_memory_budget,
             }),
             _ => None,

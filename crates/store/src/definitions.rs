@@ -53,6 +53,10 @@ pub enum Definition {
     Unbinding(BindingDefinition),
 }
 
+/// The log is compacted while running once it is this large and twice its
+/// size after the last compaction.
+const COMPACT_MIN: u64 = 1024 * 1024;
+
 impl BindingDefinition {
     fn encode(&self, p: &mut Vec<u8>) {
         put_short(p, &self.vhost);
@@ -224,9 +228,14 @@ impl State {
     }
 
     fn into_list(self) -> Vec<Definition> {
-        let mut all: Vec<Definition> = self.exchanges.into_values().collect();
-        all.extend(self.queues.into_values());
-        all.extend(self.bindings.into_iter().map(Definition::Binding));
+        self.list()
+    }
+
+    /// Exchanges, then queues, then bindings.
+    fn list(&self) -> Vec<Definition> {
+        let mut all: Vec<Definition> = self.exchanges.values().cloned().collect();
+        all.extend(self.queues.values().cloned());
+        all.extend(self.bindings.iter().cloned().map(Definition::Binding));
         all
     }
 }
@@ -290,35 +299,113 @@ pub fn replay_definitions(dir: &Path) -> io::Result<Replayed> {
 
 pub struct DefinitionsLog {
     file: File,
+    dir: PathBuf,
+    /// The definitions as they stand, to compact from.
+    state: State,
+    /// Deletions of queues, with the compaction count when they happened:
+    /// kept through one compaction, so that a crash soon after a deletion
+    /// still finds it and releases the queue's last messages.
+    deleted: BTreeMap<(Bytes, Bytes), u64>,
+    compactions: u64,
+    len: u64,
+    compact_at: u64,
+    compact_min: u64,
 }
 
 impl DefinitionsLog {
     /// Writes `definitions` as the whole log, in today's format, and opens
     /// it for appending.
     pub fn rewrite(dir: &Path, definitions: &[Definition]) -> io::Result<DefinitionsLog> {
-        let file = rewrite(dir, &dir.join("definitions.log"), definitions)?;
-        Ok(DefinitionsLog { file })
+        let mut state = State::default();
+        for d in definitions {
+            state.apply(d.clone());
+        }
+        let (file, len) = rewrite(dir, &dir.join("definitions.log"), definitions)?;
+        Ok(DefinitionsLog {
+            file,
+            dir: dir.to_path_buf(),
+            state,
+            deleted: BTreeMap::new(),
+            compactions: 0,
+            len,
+            compact_at: (2 * len).max(COMPACT_MIN),
+            compact_min: COMPACT_MIN,
+        })
     }
 
     /// Appends one change and makes it durable. On failure the log is cut
-    /// back to where it was, so no half-written record stays.
+    /// back to where it was, so no half-written record stays. Past its
+    /// threshold the log is then compacted.
     pub fn append(&mut self, definition: &Definition) -> io::Result<()> {
         let mut buf = Vec::new();
         definition.encode(&mut buf);
-        let before = self.file.metadata()?.len();
         let result = self
             .file
             .write_all(&buf)
             .and_then(|()| self.file.sync_data());
-        if result.is_err() {
-            let _ = self.file.set_len(before);
+        if let Err(e) = result {
+            let _ = self.file.set_len(self.len);
+            return Err(e);
         }
-        result
+        self.len += buf.len() as u64;
+        match definition {
+            Definition::DeleteQueue { vhost, name } => {
+                self.deleted
+                    .insert((vhost.clone(), name.clone()), self.compactions);
+            }
+            Definition::Queue { vhost, name, .. } => {
+                self.deleted.remove(&(vhost.clone(), name.clone()));
+            }
+            _ => {}
+        }
+        self.state.apply(definition.clone());
+        if self.len >= self.compact_at {
+            // The change is durable already; a failed compaction only
+            // leaves the log longer.
+            if let Err(e) = self.compact() {
+                tracing::warn!("definitions.log: compaction failed: {e}");
+                self.compact_at = self.len + self.compact_min;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rewrites the log from the definitions as they stand, with the
+    /// queue deletions since the last compaction.
+    fn compact(&mut self) -> io::Result<()> {
+        // Deletions from before the last compaction have been in one
+        // compacted log already: their queues' acks are long written.
+        let compactions = self.compactions;
+        self.deleted.retain(|_, at| *at >= compactions);
+        let mut list = self.state.list();
+        list.extend(
+            self.deleted
+                .keys()
+                .map(|(vhost, name)| Definition::DeleteQueue {
+                    vhost: vhost.clone(),
+                    name: name.clone(),
+                }),
+        );
+        let (file, len) = rewrite(&self.dir, &self.dir.join("definitions.log"), &list)?;
+        self.file = file;
+        self.len = len;
+        self.compact_at = (2 * len).max(self.compact_min);
+        self.compactions += 1;
+        Ok(())
+    }
+
+    /// The log's size in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len <= FILE_HEADER.len() as u64
     }
 }
 
 /// Writes the compacted log beside the old one, then renames it into place.
-fn rewrite(dir: &Path, path: &PathBuf, definitions: &[Definition]) -> io::Result<File> {
+fn rewrite(dir: &Path, path: &PathBuf, definitions: &[Definition]) -> io::Result<(File, u64)> {
     let tmp = dir.join("definitions.log.tmp");
     let mut buf = FILE_HEADER.to_vec();
     for d in definitions {
@@ -329,7 +416,7 @@ fn rewrite(dir: &Path, path: &PathBuf, definitions: &[Definition]) -> io::Result
     file.sync_all()?;
     std::fs::rename(&tmp, path)?;
     sync_dir(dir);
-    File::options().append(true).open(path)
+    Ok((File::options().append(true).open(path)?, buf.len() as u64))
 }
 
 #[cfg(test)]
@@ -408,6 +495,39 @@ mod tests {
             "the queue and its binding are gone"
         );
         assert!(replayed.deleted_queues.contains(&(b("/"), b("q"))));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn churn_is_compacted_while_running() {
+        let dir = std::env::temp_dir().join(format!("warren-defs-churn-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut log = DefinitionsLog::rewrite(&dir, &[]).unwrap();
+        (log.compact_at, log.compact_min) = (64 * 1024, 64 * 1024);
+        let queue = |i: u32| Definition::Queue {
+            vhost: b("/"),
+            name: Bytes::from(format!("churn-{i}")),
+            auto_delete: false,
+            arguments: b(""),
+        };
+        log.append(&queue(0)).unwrap();
+        for i in 1..=5_000 {
+            log.append(&queue(i)).unwrap();
+            log.append(&Definition::DeleteQueue {
+                vhost: b("/"),
+                name: Bytes::from(format!("churn-{i}")),
+            })
+            .unwrap();
+            let size = std::fs::metadata(dir.join("definitions.log"))
+                .unwrap()
+                .len();
+            assert!(size < 200 * 1024, "{size} bytes after {i} cycles");
+        }
+        let replayed = replay_definitions(&dir).unwrap();
+        assert_eq!(replayed.definitions, [queue(0)]);
+        // The latest deletion is still known after the compactions.
+        assert!(replayed.deleted_queues.contains(&(b("/"), b("churn-5000"))));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

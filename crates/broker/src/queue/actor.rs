@@ -134,9 +134,12 @@ impl QueueState {
             if let Command::PublishMany(messages) = command {
                 for message in messages {
                     self.memory.sub(message.size());
+                    self.stored_gone.extend(message.stored);
                 }
             }
         }
+        // Their store records are released too.
+        self.write_acks().await;
     }
 
     /// Tells the store which stored messages left this queue for good.
@@ -144,12 +147,7 @@ impl QueueState {
         if let Some(p) = &self.persistence {
             if !self.stored_gone.is_empty() {
                 let ids = std::mem::take(&mut self.stored_gone);
-                let name = self
-                    .handle
-                    .upgrade()
-                    .map(|h| h.name.to_bytes())
-                    .unwrap_or_default();
-                p.store.ack(p.vhost.clone(), name, ids).await;
+                p.store.ack(p.vhost.clone(), p.queue.clone(), ids).await;
             }
         }
     }

@@ -116,6 +116,8 @@ impl QueueConfig {
 pub struct Persistence {
     pub store: Arc<MessageStore>,
     pub vhost: Bytes,
+    /// The queue's name, as its ack records carry it.
+    pub queue: Bytes,
     /// Past this many bytes in memory, stored messages are read back from
     /// disk when needed instead of being held.
     pub budget: usize,
@@ -221,21 +223,24 @@ impl QueueHandle {
     }
 
     /// Enqueues messages already counted with [`count_memory`](Self::count_memory);
-    /// waits while the inbox is full. False if the queue is gone.
-    pub(crate) async fn publish_many(&self, messages: Vec<Message>) -> bool {
+    /// waits while the inbox is full. If the queue is gone, returns the
+    /// store ids of the messages it did not take (the caller releases them).
+    pub(crate) async fn publish_many(&self, messages: Vec<Message>) -> Vec<u64> {
         let size: usize = messages.iter().map(Message::size).sum();
         let count = messages.len().min(INBOX_MESSAGES) as u32;
-        let taken = match self.room.acquire_many(count).await {
+        let refused = match self.room.acquire_many(count).await {
             Ok(permit) => {
                 permit.forget();
-                self.send(Command::PublishMany(messages)).await
+                match self.tx.send(Command::PublishMany(messages)).await {
+                    Ok(()) => return Vec::new(),
+                    Err(mpsc::error::SendError(Command::PublishMany(messages))) => messages,
+                    Err(_) => unreachable!("the command sent"),
+                }
             }
-            Err(_) => false,
+            Err(_) => messages,
         };
-        if !taken {
-            self.memory.sub(size);
-        }
-        taken
+        self.memory.sub(size);
+        refused.iter().filter_map(|m| m.stored).collect()
     }
 
     /// `None` if the queue is gone.

@@ -683,6 +683,9 @@ impl Session {
     /// until a batch for that queue is full). False if the queue is gone.
     async fn enqueue(&mut self, queue: &Arc<QueueHandle>, message: Message) -> bool {
         if queue.is_gone() {
+            if let Some(id) = message.stored {
+                self.release_stored(queue, vec![id]).await;
+            }
             return false;
         }
         queue.count_memory(message.size());
@@ -694,18 +697,32 @@ impl Session {
         batch.push(message);
         if batch.len() >= PUBLISH_BATCH {
             if let Some((queue, batch)) = self.pending.remove(&key) {
-                queue.publish_many(batch).await;
+                let refused = queue.publish_many(batch).await;
+                self.release_stored(&queue, refused).await;
             }
         }
         true
+    }
+
+    /// Stored messages a deleted queue never took: their store records are
+    /// released, so that they neither stay on disk nor look orphaned later.
+    async fn release_stored(&self, queue: &QueueHandle, ids: Vec<u64>) {
+        if let (false, Some(storage)) = (ids.is_empty(), &self.vhost.storage) {
+            storage
+                .messages
+                .ack(bytes(&self.vhost.name), queue.name.to_bytes(), ids)
+                .await;
+        }
     }
 
     /// Hands every held publish to its queue. The server calls this after
     /// each batch of input, before confirms and replies go out; the session
     /// calls it before anything else that touches queues.
     pub async fn flush_publishes(&mut self) {
-        for (_, (queue, batch)) in self.pending.drain() {
-            queue.publish_many(batch).await;
+        let pending: Vec<_> = self.pending.drain().map(|(_, held)| held).collect();
+        for (queue, batch) in pending {
+            let refused = queue.publish_many(batch).await;
+            self.release_stored(&queue, refused).await;
         }
     }
 
