@@ -1,8 +1,11 @@
-//! The broker's memory alarm: queues count the bytes of the messages they
-//! hold; above the high watermark publishers wait (and are told with
-//! connection.blocked) until consumers bring it back down.
+//! The broker's memory alarm. What grows with clients' input is counted:
+//! messages in queues (with their fixed cost), publishes held in
+//! uncommitted transactions, partly received bodies. Above the high
+//! watermark publishers wait (and are told with connection.blocked) until
+//! it comes back down. The process's real memory (RSS, sampled by the
+//! server) raises the same alarm, as RabbitMQ compares its whole VM's.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::sync::Notify;
 
 #[derive(Debug)]
@@ -12,6 +15,10 @@ pub struct MemoryMonitor {
     peak: AtomicUsize,
     /// 0: no limit.
     limit: usize,
+    /// The process's resident memory is above `limit`.
+    process_over: AtomicBool,
+    /// Bytes of publishes one channel's open transaction may hold (0: no limit).
+    transaction_limit: AtomicUsize,
     below: Notify,
 }
 
@@ -21,6 +28,8 @@ impl MemoryMonitor {
             used: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
             limit,
+            process_over: AtomicBool::new(false),
+            transaction_limit: AtomicUsize::new(0),
             below: Notify::new(),
         }
     }
@@ -29,11 +38,32 @@ impl MemoryMonitor {
         self.used.load(Ordering::Relaxed)
     }
 
-    pub fn is_over(&self) -> bool {
-        self.limit != 0 && self.used() >= self.limit
+    pub fn limit(&self) -> usize {
+        self.limit
     }
 
-    pub(crate) fn add(&self, bytes: usize) {
+    pub fn is_over(&self) -> bool {
+        self.limit != 0 && (self.used() >= self.limit || self.process_over.load(Ordering::Relaxed))
+    }
+
+    /// The server's view of the process's resident memory against the limit.
+    pub fn set_process_over(&self, over: bool) {
+        let was = self.process_over.swap(over, Ordering::Relaxed);
+        if was && !over {
+            self.below.notify_waiters();
+        }
+    }
+
+    pub fn set_transaction_limit(&self, bytes: usize) {
+        self.transaction_limit.store(bytes, Ordering::Relaxed);
+    }
+
+    pub fn transaction_limit(&self) -> usize {
+        self.transaction_limit.load(Ordering::Relaxed)
+    }
+
+    /// Counts bytes that input holds (partly received bodies, say).
+    pub fn add(&self, bytes: usize) {
         let now = self.used.fetch_add(bytes, Ordering::Relaxed) + bytes;
         // A plain load first: while usage grows this is one more atomic,
         // and none once the peak is above it.
@@ -47,7 +77,8 @@ impl MemoryMonitor {
         self.peak.swap(self.used(), Ordering::Relaxed)
     }
 
-    pub(crate) fn sub(&self, bytes: usize) {
+    /// Uncounts what [`add`](Self::add) counted.
+    pub fn sub(&self, bytes: usize) {
         let before = self.used.fetch_sub(bytes, Ordering::Relaxed);
         if self.limit != 0 && before >= self.limit && before - bytes < self.limit {
             self.below.notify_waiters();

@@ -3,6 +3,13 @@
 use bytes::Bytes;
 use warren_codec::ShortString;
 
+/// See [`Message::size`].
+const FIXED_COST: usize = std::mem::size_of::<Message>() + 64;
+
+/// Messages up to this size are copied when they have to wait; bigger ones
+/// are most of the buffer they live in anyway.
+const UNPIN_BELOW: usize = 4096;
+
 /// Cloning a message (for each queue it is routed to) clones four `Bytes`
 /// handles; the octets are shared.
 #[derive(Debug, Clone)]
@@ -29,8 +36,25 @@ impl Message {
         })
     }
 
-    /// What holding the message costs, for memory accounting.
+    /// What holding the message costs, for memory accounting: its bytes
+    /// and its fixed cost (the message, its place in a queue, the buffers'
+    /// bookkeeping), so that a flood of empty messages counts too.
     pub fn size(&self) -> usize {
-        self.header.len() + self.body.len()
+        FIXED_COST + self.header.len() + self.body.len()
+    }
+
+    /// Copies names, header and body out of the buffers they are slices of, so
+    /// that a small message waiting in a queue does not keep a whole read
+    /// buffer alive.
+    pub fn unpin(&mut self) {
+        if self.header.len() + self.body.len() <= UNPIN_BELOW {
+            let copy = |s: &ShortString| {
+                ShortString::try_from(Bytes::copy_from_slice(s.as_bytes())).expect("still short")
+            };
+            self.exchange = copy(&self.exchange);
+            self.routing_key = copy(&self.routing_key);
+            self.header = Bytes::copy_from_slice(&self.header);
+            self.body = Bytes::copy_from_slice(&self.body);
+        }
     }
 }

@@ -67,6 +67,10 @@ impl VHost {
         Arc::new(vhost)
     }
 
+    pub(crate) fn memory(&self) -> &Arc<MemoryMonitor> {
+        &self.memory
+    }
+
     pub fn exchange(&self, name: &ShortString) -> Option<Arc<Exchange>> {
         self.exchanges.get(name).map(|e| e.clone())
     }

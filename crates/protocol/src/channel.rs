@@ -46,7 +46,7 @@ impl BodyBuilder {
         }
     }
 
-    fn received(&self) -> u64 {
+    pub(crate) fn received(&self) -> u64 {
         match &self.joined {
             Some(joined) => joined.len() as u64,
             None => self.first.len() as u64,

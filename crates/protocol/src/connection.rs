@@ -192,6 +192,18 @@ impl Connection {
         self.phase == Phase::Closed
     }
 
+    /// Bytes of message bodies received but not yet complete, over all
+    /// channels: input the memory alarm must count.
+    pub fn partial_body_bytes(&self) -> u64 {
+        self.channels
+            .values()
+            .map(|c| match c {
+                ChannelState::Open(Assembly::AwaitingBody(partial)) => partial.body.received(),
+                _ => 0,
+            })
+            .sum()
+    }
+
     pub fn is_channel_open(&self, channel: u16) -> bool {
         matches!(self.channels.get(&channel), Some(ChannelState::Open(_)))
     }

@@ -66,6 +66,9 @@ pub struct Limits {
     /// Bytes of persistent messages a durable queue keeps in memory; beyond,
     /// they stay on disk only and are read back ahead of delivery.
     pub queue_memory_bytes: usize,
+    /// Bytes of publishes one channel's open transaction may hold (0: no
+    /// limit); beyond, the channel is closed with 406 PRECONDITION_FAILED.
+    pub max_transaction_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -120,6 +123,7 @@ impl Default for Limits {
             memory_high_watermark: 0.4,
             memory_high_watermark_bytes: 0,
             queue_memory_bytes: 16 * 1024 * 1024,
+            max_transaction_bytes: 64 * 1024 * 1024,
         }
     }
 }

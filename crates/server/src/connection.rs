@@ -91,6 +91,10 @@ pub async fn serve<S>(
     let mut vhost_name = String::new();
     // A publish held back by the memory alarm; while set, input is not read.
     let mut held: Option<Publish> = None;
+    // Partly received bodies, as counted against the memory alarm.
+    let mut partial_counted = 0usize;
+    // The memory alarm stopped reading mid-body (no publish to hold yet).
+    let mut paused = false;
 
     debug!(%peer, "connection accepted");
     loop {
@@ -127,6 +131,22 @@ pub async fn serve<S>(
                 }
             }
         }
+        // Bodies still arriving count against the watermark; under the
+        // alarm, a connection sending one is not read until it clears.
+        let partial = conn.partial_body_bytes() as usize;
+        if partial != partial_counted {
+            if partial > partial_counted {
+                shared.broker.memory.add(partial - partial_counted);
+            } else {
+                shared.broker.memory.sub(partial_counted - partial);
+            }
+            partial_counted = partial;
+        }
+        if partial > 0 && held.is_none() && !paused && shared.broker.memory.is_over() {
+            warn!(%peer, user, used = shared.broker.memory.used(), "memory alarm: publisher blocked");
+            conn.block("low on memory", now);
+            paused = true;
+        }
         if let Some(session) = &mut session {
             session.flush_publishes().await;
             session.flush_confirms(&mut ConnOutbox {
@@ -149,7 +169,7 @@ pub async fn serve<S>(
             input = fresh;
         }
         tokio::select! {
-            read = reader.read_buf(&mut input), if held.is_none() => match read {
+            read = reader.read_buf(&mut input), if held.is_none() && !paused => match read {
                 Ok(0) | Err(_) => {
                     if conn.is_open() {
                         info!(%peer, user, "client closed the TCP connection without connection.close");
@@ -174,9 +194,10 @@ pub async fn serve<S>(
                 }
                 delivered.clear();
             },
-            _ = shared.broker.memory.wait_below(), if held.is_some() => {
+            _ = shared.broker.memory.wait_below(), if held.is_some() || paused => {
                 let now = std::time::Instant::now();
                 conn.unblock(now);
+                paused = false;
                 if let Some(publish) = held.take() {
                     let context = EventContext { shared: &shared, port: &port, peer, now };
                     handle_event(Event::Publish(publish), &mut conn, &mut session, &context, &mut user, &mut vhost_name).await;
@@ -185,7 +206,7 @@ pub async fn serve<S>(
             _ = ring(bell.as_deref()) => {}
             _ = sleep_until(deadline) => {
                 let now = std::time::Instant::now();
-                if held.is_some() {
+                if held.is_some() || paused {
                     // Its heartbeats wait unread in the socket: not silent.
                     conn.received_bytes(now);
                 }
@@ -197,6 +218,7 @@ pub async fn serve<S>(
         }
     }
 
+    shared.broker.memory.sub(partial_counted);
     // The session goes first: exclusive queues and unacknowledged messages
     // must not wait for the socket.
     if let Some(session) = &mut session {

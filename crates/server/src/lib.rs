@@ -4,6 +4,7 @@
 pub mod config;
 mod connection;
 pub mod fd_limit;
+mod resident;
 mod restore;
 mod server;
 mod tls;

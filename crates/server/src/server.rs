@@ -82,8 +82,12 @@ impl Server {
             config.quarantine_orphans,
         )
         .await?;
+        broker
+            .memory
+            .set_transaction_limit(limits.max_transaction_bytes);
         let closed_connections = Arc::new(std::sync::atomic::AtomicU64::new(0));
         crate::trim::spawn(broker.memory.clone(), closed_connections.clone());
+        crate::resident::spawn(broker.memory.clone());
         let shared = Arc::new(Shared {
             closed_connections,
             broker,

@@ -31,7 +31,7 @@ pub fn spawn(memory: Arc<MemoryMonitor>, closed_connections: Arc<AtomicU64>) {
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn trim() {
+pub(crate) fn trim() {
     // SAFETY: malloc_trim only walks glibc's own free lists; it takes no
     // pointers from us and is safe to call at any time from any thread.
     unsafe {
@@ -40,4 +40,4 @@ fn trim() {
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn trim() {}
+pub(crate) fn trim() {}

@@ -100,6 +100,9 @@ pub(super) fn spawn(
     tokio::spawn(state.run(inbox));
 }
 
+/// Past this many ready messages, new ones are taken to wait.
+const UNPIN_BACKLOG: usize = 1024;
+
 impl QueueState {
     async fn run(mut self, mut inbox: mpsc::Receiver<Command>) {
         let wake = self.wake.clone();
@@ -152,7 +155,12 @@ impl QueueState {
         }
     }
 
-    fn enqueue(&mut self, message: Message) {
+    fn enqueue(&mut self, mut message: Message) {
+        // A message that will wait is copied out of its read buffer; one
+        // delivered at once is not worth the copy.
+        if self.consumers.is_empty() || self.backlog.len() >= UNPIN_BACKLOG {
+            message.unpin();
+        }
         let id = self.next_id;
         self.next_id += 1;
         // Counted against the watermark by the sender already.

@@ -10,6 +10,7 @@ use warren_protocol::AmqpError;
 
 use crate::errors;
 use crate::exchange::Exchange;
+use crate::memory::MemoryMonitor;
 use crate::message::Message;
 use crate::queue::{ChannelLimit, QueueHandle};
 use warren_store::DurableMark;
@@ -39,10 +40,39 @@ pub struct HeldSettle {
     pub requeue: Option<bool>,
 }
 
+/// What tx.commit will carry out. Its publishes count against the memory
+/// alarm until the transaction ends (committed, rolled back or dropped with
+/// its channel).
 #[derive(Default)]
 pub struct Transaction {
     pub publishes: Vec<HeldPublish>,
     pub settles: Vec<HeldSettle>,
+    held_bytes: usize,
+    memory: Option<Arc<MemoryMonitor>>,
+}
+
+impl Transaction {
+    /// Holds a publish; the bytes now held, or the limit it would exceed.
+    pub fn hold(&mut self, publish: HeldPublish, memory: &Arc<MemoryMonitor>) -> Result<(), usize> {
+        let size = publish.message.size();
+        let limit = memory.transaction_limit();
+        if limit != 0 && self.held_bytes + size > limit {
+            return Err(limit);
+        }
+        memory.add(size);
+        self.memory.get_or_insert_with(|| memory.clone());
+        self.held_bytes += size;
+        self.publishes.push(publish);
+        Ok(())
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        if let Some(memory) = &self.memory {
+            memory.sub(self.held_bytes);
+        }
+    }
 }
 
 pub struct ChannelState {

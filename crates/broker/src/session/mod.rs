@@ -310,9 +310,9 @@ impl Session {
                 out.send_method(ch, TxSelectOk {}.into());
             }
             Method::TxCommit(_) => {
-                let held = self.transaction(ch)?;
+                let mut held = self.transaction(ch)?;
                 let mut stored = false;
-                for p in held.publishes {
+                for p in std::mem::take(&mut held.publishes) {
                     let outcome = self
                         .route_and_enqueue(
                             ch,
@@ -337,7 +337,7 @@ impl Session {
                     }
                 }
                 self.flush_publishes().await;
-                for settle in held.settles {
+                for settle in std::mem::take(&mut held.settles) {
                     self.apply_settle(ch, &settle.entries, settle.requeue).await;
                 }
                 // commit-ok promises the persistent messages are on disk.
@@ -352,9 +352,9 @@ impl Session {
                 out.send_method(ch, TxCommitOk {}.into());
             }
             Method::TxRollback(_) => {
-                let held = self.transaction(ch)?;
+                let mut held = self.transaction(ch)?;
                 let state = self.channel(ch)?;
-                for settle in held.settles {
+                for settle in std::mem::take(&mut held.settles) {
                     state.restore(settle.entries);
                 }
                 out.send_method(ch, TxRollbackOk {}.into());
@@ -561,16 +561,31 @@ impl Session {
             stored: None,
         };
         let headers = properties.headers;
-        let state = self.channel(ch)?;
+        // The channels and the vhost borrowed apart: no Arc clone per publish.
+        let vhost = &self.vhost;
+        let state = self
+            .channels
+            .get_mut(&ch)
+            .ok_or_else(|| AmqpError::new(ReplyCode::ChannelError, "expected 'channel.open'"))?;
         if let Some(tx) = &mut state.tx {
-            tx.publishes.push(HeldPublish {
+            let mut message = message;
+            message.unpin();
+            let held = HeldPublish {
                 exchange,
                 message,
                 headers,
                 mandatory: method.mandatory,
                 persistent,
+            };
+            return tx.hold(held, vhost.memory()).map_err(|limit| {
+                AmqpError::new(
+                    ReplyCode::PreconditionFailed,
+                    format!(
+                        "uncommitted publishes on this channel exceed {limit} bytes (limits.max_transaction_bytes)"
+                    ),
+                )
+                .on(BasicPublish::CLASS_ID, BasicPublish::METHOD_ID)
             });
-            return Ok(());
         }
         let confirm = state.confirm.as_mut().map(|seq| {
             *seq += 1;
