@@ -5,7 +5,7 @@
 //! it comes back down. The process's real memory (RSS, sampled by the
 //! server) raises the same alarm, as RabbitMQ compares its whole VM's.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use tokio::sync::Notify;
 
 #[derive(Debug)]
@@ -19,6 +19,8 @@ pub struct MemoryMonitor {
     process_over: AtomicBool,
     /// Bytes of publishes one channel's open transaction may hold (0: no limit).
     transaction_limit: AtomicUsize,
+    /// Queues deleted so far: after many, memory is worth giving back.
+    queues_deleted: AtomicU64,
     below: Notify,
 }
 
@@ -30,6 +32,7 @@ impl MemoryMonitor {
             limit,
             process_over: AtomicBool::new(false),
             transaction_limit: AtomicUsize::new(0),
+            queues_deleted: AtomicU64::new(0),
             below: Notify::new(),
         }
     }
@@ -56,6 +59,14 @@ impl MemoryMonitor {
 
     pub fn set_transaction_limit(&self, bytes: usize) {
         self.transaction_limit.store(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn queue_deleted(&self) {
+        self.queues_deleted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn queues_deleted(&self) -> u64 {
+        self.queues_deleted.load(Ordering::Relaxed)
     }
 
     pub fn transaction_limit(&self) -> usize {

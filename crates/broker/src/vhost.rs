@@ -381,6 +381,7 @@ impl VHost {
         self.queues
             .remove_if(&queue.name, |_, q| Arc::ptr_eq(q, queue));
         self.removed();
+        self.memory.queue_deleted();
         recorded.and(self.unbind_everywhere(&Destination::Queue(queue.clone())))
     }
 

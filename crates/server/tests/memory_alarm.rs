@@ -3,120 +3,18 @@
 //! transactions, many partly sent bodies, tiny messages each in its own read
 //! buffer, and empty messages. In each case the broker's RSS stays within
 //! 1.5 times the watermark and the publisher is blocked (or, for an
-//! oversized transaction, its channel closed).
+//! oversized transaction, its channel closed). And memory comes back after
+//! many queues are deleted.
 
 mod common;
 
 use bytes::BytesMut;
 use common::*;
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 use warren_codec::*;
 
 const WATERMARK: usize = 64 * 1024 * 1024;
-
-/// A blocking AMQP client that sends what stock clients would not.
-struct Raw {
-    stream: TcpStream,
-    buf: BytesMut,
-    decoder: FrameDecoder,
-}
-
-impl Raw {
-    fn open(port: u16, channels: u16) -> Raw {
-        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut c = Raw {
-            stream,
-            buf: BytesMut::new(),
-            decoder: FrameDecoder::new(0),
-        };
-        c.stream.write_all(&PROTOCOL_HEADER).unwrap();
-        c.method();
-        let caps = FieldTable::new().with("connection.blocked", FieldValue::Bool(true));
-        c.send(
-            0,
-            ConnectionStartOk {
-                client_properties: FieldTable::new().with("capabilities", FieldValue::Table(caps)),
-                mechanism: ShortString::from_static("PLAIN"),
-                response: LongString::from("\0guest\0guest"),
-                locale: ShortString::from_static("en_US"),
-            },
-        );
-        let Some((0, Method::ConnectionTune(tune))) = c.method() else {
-            panic!("no tune")
-        };
-        c.send(
-            0,
-            ConnectionTuneOk {
-                channel_max: tune.channel_max,
-                frame_max: tune.frame_max,
-                heartbeat: 0,
-            },
-        );
-        c.decoder.set_frame_max(tune.frame_max);
-        c.send(
-            0,
-            ConnectionOpen {
-                virtual_host: ShortString::from_static("/"),
-                ..Default::default()
-            },
-        );
-        c.method();
-        for ch in 1..=channels {
-            c.send(ch, ChannelOpen::default());
-            c.method();
-        }
-        c
-    }
-
-    fn send(&mut self, channel: u16, method: impl Into<Method>) {
-        let mut buf = BytesMut::new();
-        encode_method_frame(channel, &method.into(), &mut buf);
-        self.stream.write_all(&buf).unwrap();
-    }
-
-    fn method(&mut self) -> Option<(u16, Method)> {
-        loop {
-            if let Some(frame) = self.decoder.decode(&mut self.buf).unwrap() {
-                match frame {
-                    Frame::Method { channel, method } => return Some((channel, method)),
-                    _ => continue,
-                }
-            }
-            let mut chunk = [0u8; 4096];
-            match self.stream.read(&mut chunk) {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-    }
-
-    /// basic.publish and its header, and `body` (which may be shorter than
-    /// `size`: the rest never comes). False once the broker stops reading.
-    fn publish(&mut self, channel: u16, queue: &str, size: u64, body: &[u8]) -> bool {
-        let publish = BasicPublish {
-            routing_key: ShortString::try_from(queue).unwrap(),
-            ..Default::default()
-        };
-        let mut buf = BytesMut::new();
-        encode_method_frame(channel, &publish.into(), &mut buf);
-        let header = ContentHeader {
-            class_id: 60,
-            weight: 0,
-            body_size: size,
-            properties: Default::default(),
-        };
-        encode_header_frame(channel, &header, &mut buf);
-        for chunk in body.chunks(128 * 1024 - 8) {
-            encode_body_frame(channel, chunk, &mut buf);
-        }
-        self.stream.write_all(&buf).is_ok()
-    }
-}
 
 fn config(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.with_extension("toml");
@@ -128,16 +26,6 @@ fn config(dir: &std::path::Path) -> std::path::PathBuf {
     )
     .unwrap();
     path
-}
-
-fn rss(warren: &Warren) -> usize {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", warren.child.id())).unwrap();
-    let kib: usize = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kib * 1024
 }
 
 /// Runs `attack` in a thread for `seconds`, watching the broker's RSS; its
@@ -194,7 +82,7 @@ fn declare(c: &mut Raw, queue: &str) {
 
 #[test]
 fn uncommitted_transactions_count_and_are_bounded() {
-    let (peak, log) = under_attack("tx", 20, |port| {
+    let (peak, log) = under_attack("tx", 8, |port| {
         // Four channels, each with a transaction never committed.
         let mut c = Raw::open(port, 4);
         declare(&mut c, "q");
@@ -256,7 +144,7 @@ fn one_channels_transaction_beyond_its_limit_closes_the_channel() {
 
 #[test]
 fn partly_sent_bodies_count_and_stop_the_reading() {
-    let (peak, log) = under_attack("partial", 20, |port| {
+    let (peak, log) = under_attack("partial", 8, |port| {
         // 150 channels, each with 16 MiB announced and 15 MiB sent.
         let mut c = Raw::open(port, 150);
         let part = vec![3u8; 15 * 1024 * 1024];
@@ -276,7 +164,7 @@ fn partly_sent_bodies_count_and_stop_the_reading() {
 
 #[test]
 fn tiny_messages_do_not_pin_read_buffers() {
-    let (peak, log) = under_attack("tiny", 25, |port| {
+    let (peak, log) = under_attack("tiny", 15, |port| {
         let mut c = Raw::open(port, 1);
         declare(&mut c, "q");
         // One 1-byte message per write, with a 60 KiB neighbour read first
@@ -296,7 +184,7 @@ fn tiny_messages_do_not_pin_read_buffers() {
 
 #[test]
 fn empty_messages_count_their_fixed_cost() {
-    let (peak, log) = under_attack("empty", 40, |port| {
+    let (peak, log) = under_attack("empty", 10, |port| {
         let mut c = Raw::open(port, 1);
         declare(&mut c, "q");
         let mut batch = Vec::new();
@@ -328,4 +216,62 @@ fn empty_messages_count_their_fixed_cost() {
         &log,
         "memory alarm: publisher blocked",
     );
+}
+
+#[test]
+fn memory_comes_back_after_mass_queue_deletion() {
+    const QUEUES: usize = 20_000;
+    let dir = data_dir("mass-delete");
+    let warren = Warren::start(&dir);
+    let before = rss(&warren);
+    let mut c = Raw::open(warren.port, 1);
+    let name = |i: usize| ShortString::try_from(format!("mass-{i:06}").as_str()).unwrap();
+    let mut buf = BytesMut::new();
+    for i in 0..QUEUES {
+        let declare = QueueDeclare {
+            queue: name(i),
+            no_wait: true,
+            ..Default::default()
+        };
+        encode_method_frame(1, &declare.into(), &mut buf);
+    }
+    c.stream.write_all(&buf).unwrap();
+    // A last declare with an answer: every one before it is done.
+    declare(&mut c, "mass-last");
+    let full = rss(&warren);
+    assert!(
+        full > before + 10 * 1024 * 1024,
+        "{} -> {} MiB",
+        before >> 20,
+        full >> 20
+    );
+    buf.clear();
+    for i in 0..QUEUES {
+        let delete = QueueDelete {
+            queue: name(i),
+            no_wait: true,
+            ..Default::default()
+        };
+        encode_method_frame(1, &delete.into(), &mut buf);
+    }
+    c.stream.write_all(&buf).unwrap();
+    declare(&mut c, "mass-last");
+    // The trimmer looks every 5 s.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = rss(&warren);
+        if now < before + (full - before) / 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "RSS still {} MiB (before {}, with the queues {})",
+            now >> 20,
+            before >> 20,
+            full >> 20
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    drop(warren);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,16 +1,21 @@
 //! The harness of the tests that run the real binary: a broker process on
 //! an ephemeral port with its own data directory, its stderr kept (a panic
-//! in it fails the test), and a small tmpfs for full-disk cases.
+//! in it fails the test), a small tmpfs for full-disk cases, and a raw AMQP
+//! client for what stock clients would not send.
 
 #![allow(dead_code)]
 
+use bytes::BytesMut;
 use lapin::options::*;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use warren_codec::*;
 
 pub struct Warren {
     pub child: Child,
@@ -232,4 +237,119 @@ impl Drop for TinyDisk {
         let _ = Command::new("umount").arg(&self.dir).status();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A blocking AMQP client that sends what stock clients would not.
+pub struct Raw {
+    pub stream: TcpStream,
+    pub buf: BytesMut,
+    decoder: FrameDecoder,
+}
+
+impl Raw {
+    pub fn open(port: u16, channels: u16) -> Raw {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut c = Raw {
+            stream,
+            buf: BytesMut::new(),
+            decoder: FrameDecoder::new(0),
+        };
+        c.stream.write_all(&PROTOCOL_HEADER).unwrap();
+        c.method();
+        let caps =
+            warren_codec::FieldTable::new().with("connection.blocked", FieldValue::Bool(true));
+        c.send(
+            0,
+            ConnectionStartOk {
+                client_properties: warren_codec::FieldTable::new()
+                    .with("capabilities", FieldValue::Table(caps)),
+                mechanism: ShortString::from_static("PLAIN"),
+                response: LongString::from("\0guest\0guest"),
+                locale: ShortString::from_static("en_US"),
+            },
+        );
+        let Some((0, Method::ConnectionTune(tune))) = c.method() else {
+            panic!("no tune")
+        };
+        c.send(
+            0,
+            ConnectionTuneOk {
+                channel_max: tune.channel_max,
+                frame_max: tune.frame_max,
+                heartbeat: 0,
+            },
+        );
+        c.decoder.set_frame_max(tune.frame_max);
+        c.send(
+            0,
+            ConnectionOpen {
+                virtual_host: ShortString::from_static("/"),
+                ..Default::default()
+            },
+        );
+        c.method();
+        for ch in 1..=channels {
+            c.send(ch, ChannelOpen::default());
+            c.method();
+        }
+        c
+    }
+
+    pub fn send(&mut self, channel: u16, method: impl Into<Method>) {
+        let mut buf = BytesMut::new();
+        encode_method_frame(channel, &method.into(), &mut buf);
+        self.stream.write_all(&buf).unwrap();
+    }
+
+    pub fn method(&mut self) -> Option<(u16, Method)> {
+        loop {
+            if let Some(frame) = self.decoder.decode(&mut self.buf).unwrap() {
+                match frame {
+                    Frame::Method { channel, method } => return Some((channel, method)),
+                    _ => continue,
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// basic.publish and its header, and `body` (which may be shorter than
+    /// `size`: the rest never comes). False once the broker stops reading.
+    pub fn publish(&mut self, channel: u16, queue: &str, size: u64, body: &[u8]) -> bool {
+        let publish = BasicPublish {
+            routing_key: ShortString::try_from(queue).unwrap(),
+            ..Default::default()
+        };
+        let mut buf = BytesMut::new();
+        encode_method_frame(channel, &publish.into(), &mut buf);
+        let header = ContentHeader {
+            class_id: 60,
+            weight: 0,
+            body_size: size,
+            properties: Default::default(),
+        };
+        encode_header_frame(channel, &header, &mut buf);
+        for chunk in body.chunks(128 * 1024 - 8) {
+            encode_body_frame(channel, chunk, &mut buf);
+        }
+        self.stream.write_all(&buf).is_ok()
+    }
+}
+
+/// The broker's resident memory in bytes.
+pub fn rss(warren: &Warren) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", warren.child.id())).unwrap();
+    let kib: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib * 1024
 }
