@@ -25,6 +25,23 @@ pub fn fresh_data_dir() -> std::path::PathBuf {
     dir
 }
 
+/// A test binary that runs this long has a test that hangs: it fails now,
+/// with a message, instead of at CI's limit.
+pub fn start_watchdog() {
+    static WATCHDOG: std::sync::Once = std::sync::Once::new();
+    WATCHDOG.call_once(|| {
+        let secs = std::env::var("WARREN_TEST_WATCHDOG_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(300);
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(secs));
+            eprintln!("watchdog: this test binary has run for {secs} s, so a test hangs");
+            std::process::exit(101);
+        });
+    });
+}
+
 /// A Warren server for one test.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -40,6 +57,7 @@ impl TestServer {
     }
 
     pub async fn start_with(configure: impl FnOnce(&mut Config)) -> TestServer {
+        start_watchdog();
         let mut config = Config::default();
         config.listeners.tcp = vec!["127.0.0.1:0".parse().unwrap()];
         config.data_dir = fresh_data_dir();

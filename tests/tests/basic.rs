@@ -364,18 +364,26 @@ async fn global_prefetch_is_shared_by_the_channels_consumers() {
         .unwrap();
     let mut ca = consume(&ch, "a", "ca").await;
     let mut cb = consume(&ch, "b", "cb").await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let mut got = Vec::new();
-    while let Ok(Some(Ok(d))) = tokio::time::timeout(Duration::from_millis(100), ca.next()).await {
-        got.push(d);
+    // Wait for four deliveries, then make sure no fifth comes.
+    let mut got = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while got < 4 {
+        assert!(tokio::time::Instant::now() < deadline, "{got} deliveries");
+        let next = futures_lite::future::or(async { ca.next().await.map(|d| d.is_ok()) }, async {
+            cb.next().await.map(|d| d.is_ok())
+        });
+        if let Ok(Some(true)) = tokio::time::timeout(Duration::from_millis(100), next).await {
+            got += 1;
+        }
     }
-    while let Ok(Some(Ok(d))) = tokio::time::timeout(Duration::from_millis(100), cb.next()).await {
-        got.push(d);
-    }
-    assert_eq!(
-        got.len(),
-        4,
-        "four unacknowledged deliveries across both consumers"
+    let fifth = futures_lite::future::or(async { ca.next().await.map(|d| d.is_ok()) }, async {
+        cb.next().await.map(|d| d.is_ok())
+    });
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), fifth)
+            .await
+            .is_err(),
+        "four unacknowledged deliveries across both consumers, no more"
     );
 }
 

@@ -59,10 +59,17 @@ async fn publishers_are_blocked_above_the_watermark_and_unblocked_below() {
         matches!(unblocked, Some((0, Method::ConnectionUnblocked(_)))),
         "{unblocked:?}"
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let q = passive_declare(&ch, "backlog").await.unwrap();
-    assert!(
-        q.message_count() >= 1,
-        "held publishes arrive after the alarm"
-    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while passive_declare(&ch, "backlog")
+        .await
+        .unwrap()
+        .message_count()
+        < 1
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "held publishes arrive after the alarm"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

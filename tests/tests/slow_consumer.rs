@@ -91,18 +91,28 @@ async fn a_consumer_that_never_reads_does_not_stall_others() {
             c
         })
     };
+    // Real deliveries only: a closed stream (None) or an error is a failure.
     let mut healthy_count = 0;
     while healthy_count < 500 {
         let d = tokio::time::timeout(Duration::from_secs(10), healthy.next()).await;
-        assert!(
-            d.is_ok(),
-            "the healthy consumer of the same queue stalled after {healthy_count}"
-        );
+        match d {
+            Ok(Some(Ok(delivery))) => assert_eq!(delivery.data.len(), 64 * 1024),
+            Ok(other) => {
+                panic!("the healthy consumer's stream ended after {healthy_count}: {other:?}")
+            }
+            Err(_) => {
+                panic!("the healthy consumer of the same queue stalled after {healthy_count}")
+            }
+        }
         healthy_count += 1;
     }
-    for _ in 0..10 {
+    for n in 0..10 {
         let d = tokio::time::timeout(Duration::from_secs(10), other.next()).await;
-        assert!(d.is_ok(), "the consumer of another queue stalled");
+        match d {
+            Ok(Some(Ok(delivery))) => assert_eq!(delivery.data, b"o"),
+            Ok(other) => panic!("the other consumer's stream ended after {n}: {other:?}"),
+            Err(_) => panic!("the consumer of another queue stalled after {n}"),
+        }
     }
     let _ = publisher.await;
     drop(stalled);

@@ -12,6 +12,12 @@ use warren_broker::MemoryMonitor;
 /// How often RSS is read (one small read of /proc).
 const INTERVAL: Duration = Duration::from_millis(200);
 
+/// Growth below this is never an alarm on its own: allocator slack, thread
+/// stacks and runtime buffers of this size are not a memory problem, and a
+/// tiny watermark then means what the broker counts (freed memory that
+/// malloc keeps would otherwise hold the alarm on for good).
+const RSS_FLOOR: usize = 16 << 20;
+
 /// The resident set size in bytes, from /proc/self/statm.
 pub fn resident_bytes() -> Option<usize> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -35,7 +41,7 @@ pub fn spawn(memory: Arc<MemoryMonitor>) {
             let Some(rss) = resident_bytes() else {
                 continue;
             };
-            let now_over = rss.saturating_sub(baseline) >= memory.limit();
+            let now_over = rss.saturating_sub(baseline) >= memory.limit().max(RSS_FLOOR);
             if now_over && !over {
                 tracing::warn!(
                     rss,

@@ -97,6 +97,8 @@ pub struct MessageStore {
     segments: Arc<Segments>,
     next_id: AtomicU64,
     failed: Arc<AtomicBool>,
+    /// Group commits (one write and one fdatasync each) so far.
+    commits: Arc<AtomicU64>,
 }
 
 impl MessageStore {
@@ -107,19 +109,32 @@ impl MessageStore {
         let (recovered, state, next_id) = crate::recovery::recover(&segments)?;
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let failed = Arc::new(AtomicBool::new(false));
+        let commits = Arc::new(AtomicU64::new(0));
         let segments = state.segments.clone();
-        writer::spawn(state, rx, failed.clone())?;
+        writer::spawn(state, rx, failed.clone(), commits.clone())?;
         let store = MessageStore {
             tx,
             segments,
             next_id: AtomicU64::new(next_id),
             failed,
+            commits,
         };
         Ok((Arc::new(store), recovered))
     }
 
     pub fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Group commits so far: each is one write and one fdatasync, shared by
+    /// every record that arrived while the previous one ran.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Segment files on disk now.
+    pub fn segment_count(&self) -> usize {
+        self.segments.read_list().len()
     }
 
     /// A write failed (disk full, say); publishes are refused until restart.

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use std::fs::File;
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -94,14 +94,20 @@ pub(crate) fn spawn(
     state: WriterState,
     rx: mpsc::Receiver<Op>,
     failed: Arc<AtomicBool>,
+    commits: Arc<AtomicU64>,
 ) -> io::Result<()> {
     std::thread::Builder::new()
         .name("warren-store".into())
-        .spawn(move || run(state, rx, failed))?;
+        .spawn(move || run(state, rx, failed, commits))?;
     Ok(())
 }
 
-fn run(mut state: WriterState, mut rx: mpsc::Receiver<Op>, failed: Arc<AtomicBool>) {
+fn run(
+    mut state: WriterState,
+    mut rx: mpsc::Receiver<Op>,
+    failed: Arc<AtomicBool>,
+    commits: Arc<AtomicU64>,
+) {
     let mut batch = Batch::default();
     while let Some(first) = rx.blocking_recv() {
         if let Err(e) = state.rotate_if_full() {
@@ -117,6 +123,9 @@ fn run(mut state: WriterState, mut rx: mpsc::Receiver<Op>, failed: Arc<AtomicBoo
         }
         let ok = match state.commit(&batch.buf) {
             Ok(()) => {
+                if !batch.buf.is_empty() {
+                    commits.fetch_add(1, Ordering::Relaxed);
+                }
                 state.index(&batch);
                 true
             }

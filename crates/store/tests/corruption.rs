@@ -320,3 +320,41 @@ fn a_segment_that_is_a_directory_is_an_error_naming_it() {
     assert!(err.to_string().contains("0000000003.seg"), "{err}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[tokio::test]
+async fn fully_acknowledged_segments_are_deleted_and_the_space_comes_back() {
+    std::env::set_var("WARREN_STORE_SEGMENT_BYTES", "20000");
+    let d = dir("space");
+    write_store(&d).await;
+    let size = |d: &Path| -> u64 {
+        segments(d)
+            .iter()
+            .map(|f| std::fs::metadata(f).unwrap().len())
+            .sum()
+    };
+    let (before, files_before) = (size(&d), segments(&d).len());
+    assert!(files_before >= 4);
+    {
+        let (store, recovered) = MessageStore::open(&d).unwrap();
+        let left = recovered.queues[&key()].clone();
+        assert_eq!(left.len() as u64, MESSAGES - MESSAGES / 5);
+        store.ack(key().0, key().1, left).await;
+        assert!(store.sync().await);
+        // Deletion follows the commit that made the last acks durable.
+        assert!(store.sync().await);
+        assert_eq!(
+            store.segment_count(),
+            1,
+            "only the segment being written stays"
+        );
+    }
+    let after = size(&d);
+    assert_eq!(segments(&d).len(), 1);
+    assert!(
+        after * 4 < before,
+        "{before} bytes in {files_before} segments, {after} after"
+    );
+    let (_, recovered) = MessageStore::open(&d).unwrap();
+    assert!(recovered.queues.is_empty(), "nothing comes back");
+    let _ = std::fs::remove_dir_all(&d);
+}

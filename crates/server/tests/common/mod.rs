@@ -17,6 +17,23 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use warren_codec::*;
 
+/// A test binary that runs this long has a test that hangs: it fails now,
+/// with a message, instead of at CI's limit.
+pub fn start_watchdog() {
+    static WATCHDOG: std::sync::Once = std::sync::Once::new();
+    WATCHDOG.call_once(|| {
+        let secs = std::env::var("WARREN_TEST_WATCHDOG_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(300);
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(secs));
+            eprintln!("watchdog: this test binary has run for {secs} s, so a test hangs");
+            std::process::exit(101);
+        });
+    });
+}
+
 pub struct Warren {
     pub child: Child,
     pub port: u16,
@@ -68,6 +85,7 @@ impl Warren {
     /// Starts the broker on port 0 and learns its port from its log, so
     /// that tests running side by side never race for a port.
     pub fn start_with(dir: &Path, args: &[&str]) -> Warren {
+        start_watchdog();
         let log = log_path();
         let child = command(dir, 0)
             .args(args)
