@@ -106,6 +106,50 @@ async fn redeclare_with_other_flags_or_arguments_is_406() {
 }
 
 #[tokio::test]
+async fn a_new_queues_invalid_arguments_are_406_with_rabbitmqs_reason() {
+    let server = TestServer::start().await;
+    let c = server.connect().await;
+    for (key, value, reason) in [
+        (
+            "x-message-ttl",
+            AMQPValue::LongInt(-1),
+            "{value_negative,-1}",
+        ),
+        ("x-expires", AMQPValue::LongInt(0), "{value_zero,0}"),
+        (
+            "x-overflow",
+            AMQPValue::LongString("foo".into()),
+            "invalid_overflow",
+        ),
+        (
+            "x-max-priority",
+            AMQPValue::LongInt(256),
+            "{max_value_exceeded,256}",
+        ),
+    ] {
+        let ch = c.create_channel().await.unwrap();
+        let mut args = FieldTable::default();
+        args.insert(key.into(), value);
+        let e = ch
+            .queue_declare("checked", QueueDeclareOptions::default(), args)
+            .await
+            .unwrap_err();
+        assert_eq!(reply_code(&e), 406);
+        assert_eq!(
+            reply_text(&e),
+            format!("PRECONDITION_FAILED - invalid arg '{key}' for queue 'checked' in vhost '/': {reason}")
+        );
+    }
+    // Nothing was declared; a valid declaration still works.
+    let ch = c.create_channel().await.unwrap();
+    let mut args = FieldTable::default();
+    args.insert("x-message-ttl".into(), AMQPValue::LongInt(1000));
+    ch.queue_declare("checked", QueueDeclareOptions::default(), args)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn exclusive_queues_belong_to_their_connection() {
     let server = TestServer::start().await;
     let (owner, ch) = server.channel().await;

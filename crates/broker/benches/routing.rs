@@ -6,7 +6,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
-use warren_broker::{Binding, Destination, Exchange, ExchangeKind};
+use warren_broker::{Binding, Destination, Exchange, ExchangeArgs, ExchangeKind};
 use warren_codec::{FieldTable, ShortString};
 
 /// Exchange-to-exchange destinations: routing needs no running queues.
@@ -21,7 +21,7 @@ fn exchange(kind: ExchangeKind, bindings: impl IntoIterator<Item = (usize, Strin
         false,
         false,
         false,
-        FieldTable::new(),
+        ExchangeArgs::default(),
     );
     for (i, key) in bindings {
         exchange.bind(Binding {

@@ -4,12 +4,10 @@ use dashmap::DashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::ids::ConnectionId;
 use crate::memory::MemoryMonitor;
 use crate::storage::Storage;
 use crate::vhost::VHost;
-
-/// Identifies a connection to the queues it owns (exclusive) or consumes from.
-pub type ConnectionId = u64;
 
 pub struct Broker {
     vhosts: DashMap<String, Arc<VHost>>,

@@ -6,10 +6,12 @@
 //! sharded maps, an exchange's bindings behind its own read-write lock, and
 //! a queue's state in its own task.
 
+mod args;
 mod blocking;
 mod broker;
 mod errors;
 mod exchange;
+mod ids;
 mod log_text;
 mod memory;
 mod message;
@@ -19,12 +21,14 @@ mod session;
 mod storage;
 mod vhost;
 
-pub use broker::{Broker, ConnectionId};
+pub use args::{ExchangeArgs, Overflow, QueueArgs, QueueSettings, QueueType};
+pub use broker::Broker;
 pub use exchange::{Binding, Destination, Exchange, ExchangeKind};
+pub use ids::ConnectionId;
 pub use log_text::Escaped;
 pub use memory::{default_limit as default_memory_limit, MemoryMonitor};
 pub use message::Message;
 pub use queue::{ConnEvent, DeliveryPort, QueueHandle};
 pub use session::{Outbox, Session};
 pub use storage::{Restored, Storage};
-pub use vhost::VHost;
+pub use vhost::{BindingChange, BindingTarget, VHost};

@@ -8,12 +8,14 @@
 
 mod content;
 mod error;
+mod error_reply;
 mod frame;
 #[allow(clippy::identity_op, clippy::let_and_return)]
 #[rustfmt::skip]
 mod generated;
 mod primitives;
 mod protocol_header;
+mod raw;
 mod table;
 mod types;
 

@@ -4,13 +4,11 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use nom::error::{Error, ErrorKind};
 use nom::number::complete::{be_u16, be_u32, be_u64, be_u8};
-use nom::IResult;
 
 use crate::error::CodecError;
+pub(crate) use crate::raw::{long_raw, short_raw, PResult};
 use crate::table::{self, FieldTable};
 use crate::types::{LongString, ShortString};
-
-pub(crate) type PResult<'a, T> = IResult<&'a [u8], T>;
 
 pub(crate) fn invalid(i: &[u8]) -> nom::Err<Error<&[u8]>> {
     nom::Err::Error(Error::new(i, ErrorKind::Verify))
@@ -30,32 +28,6 @@ pub(crate) fn long(i: &[u8]) -> PResult<'_, u32> {
 
 pub(crate) fn longlong(i: &[u8]) -> PResult<'_, u64> {
     be_u64(i)
-}
-
-/// `len` octets, checked against what is there (nothing is allocated from
-/// a claimed length). Written out rather than with nom's `take`, whose
-/// closure did not inline on the per-frame path.
-#[inline]
-fn octets(i: &[u8], len: usize) -> PResult<'_, &[u8]> {
-    if i.len() < len {
-        return Err(nom::Err::Error(Error::new(i, ErrorKind::Eof)));
-    }
-    let (data, rest) = i.split_at(len);
-    Ok((rest, data))
-}
-
-/// The raw octets of a short string (length octet, then data).
-#[inline]
-pub(crate) fn short_raw(i: &[u8]) -> PResult<'_, &[u8]> {
-    let (i, len) = be_u8(i)?;
-    octets(i, len.into())
-}
-
-/// The raw octets of a long string (32-bit length, then data).
-#[inline]
-pub(crate) fn long_raw(i: &[u8]) -> PResult<'_, &[u8]> {
-    let (i, len) = be_u32(i)?;
-    octets(i, len as usize)
 }
 
 pub(crate) fn short_string<'a>(base: &Bytes, i: &'a [u8]) -> PResult<'a, ShortString> {

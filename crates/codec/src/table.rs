@@ -7,7 +7,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use std::fmt;
 
-use crate::primitives::{long_raw, short_raw};
+use crate::raw::{long_raw, short_raw};
 use crate::types::{LongString, ShortString};
 
 /// Tables nested deeper than this are refused, so that validation's

@@ -94,7 +94,7 @@ impl Default for Config {
             vhosts: vec!["/".into()],
             users: vec![User {
                 name: "guest".into(),
-                password_hash: crate::users::hash_password("guest"),
+                password_hash: crate::password::hash_password("guest"),
                 vhosts: vec!["/".into()],
             }],
             loopback_users: vec!["guest".into()],
@@ -206,7 +206,7 @@ impl Config {
             );
         }
         for user in &self.users {
-            if crate::users::decode_hash(&user.password_hash).is_none() {
+            if crate::password::decode_hash(&user.password_hash).is_none() {
                 return bad(
                     "users.password_hash",
                     format!("user {:?}: not a RabbitMQ SHA-256 password hash", user.name),

@@ -15,7 +15,7 @@ use warren_broker::{ConnEvent, DeliveryPort, Escaped, Outbox, Session};
 use warren_codec::{DeliverFields, Method, ReplyCode};
 use warren_protocol::{Connection, Event, Publish};
 
-use crate::server::Shared;
+use crate::shared::Shared;
 
 /// Bytes a connection may have waiting for its socket; past it, the
 /// connection stops reading and taking deliveries until the writer catches up.
@@ -74,6 +74,9 @@ pub async fn serve<S>(
     let outgoing = Outgoing { write_tx, permits };
 
     let mut config = shared.connection_config.clone();
+    // One connection's partly received bodies beyond this are not read
+    // further (two maximum-size messages interleaved on two channels fit).
+    let partial_bound = config.max_message_size.saturating_mul(2) as usize;
     config.peer_is_loopback = crate::users::is_loopback(peer.ip());
     let now = std::time::Instant::now();
     let auth = Arc::new(crate::users::PeerAuth {
@@ -95,6 +98,9 @@ pub async fn serve<S>(
     let mut partial_counted = 0usize;
     // The memory alarm stopped reading mid-body (no publish to hold yet).
     let mut paused = false;
+    // Over `partial_bound`: not read; heartbeats then go unseen, so a
+    // client that never finishes its bodies is closed as silent.
+    let mut stalled = false;
 
     debug!(%peer, "connection accepted");
     loop {
@@ -141,6 +147,11 @@ pub async fn serve<S>(
                 shared.broker.memory.sub(partial_counted - partial);
             }
             partial_counted = partial;
+            let over = partial > partial_bound;
+            if over && !stalled {
+                warn!(%peer, user, partial, bound = partial_bound, "partly received bodies exceed the connection's bound: not reading it");
+            }
+            stalled = over;
         }
         if partial > 0 && held.is_none() && !paused && shared.broker.memory.is_over() {
             warn!(%peer, user, used = shared.broker.memory.used(), "memory alarm: publisher blocked");
@@ -169,7 +180,7 @@ pub async fn serve<S>(
             input = fresh;
         }
         tokio::select! {
-            read = reader.read_buf(&mut input), if held.is_none() && !paused => match read {
+            read = reader.read_buf(&mut input), if held.is_none() && !paused && !stalled => match read {
                 Ok(0) | Err(_) => {
                     if conn.is_open() {
                         info!(%peer, user, "client closed the TCP connection without connection.close");

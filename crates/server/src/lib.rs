@@ -4,9 +4,11 @@
 pub mod config;
 mod connection;
 pub mod fd_limit;
+pub mod password;
 mod resident;
 mod restore;
 mod server;
+mod shared;
 mod tls;
 mod trim;
 pub mod users;

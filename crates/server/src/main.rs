@@ -42,7 +42,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::HashPassword { password }) = &cli.command {
-        println!("{}", warren::users::hash_password(password));
+        println!("{}", warren::password::hash_password(password));
         return ExitCode::SUCCESS;
     }
     let mut config = match &cli.config {

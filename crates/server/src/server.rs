@@ -12,16 +12,8 @@ use warren_codec::{FieldTable, FieldValue, LongString};
 use warren_protocol::ConnectionConfig;
 
 use crate::config::Config;
+use crate::shared::Shared;
 use crate::users::Users;
-
-/// What every connection task needs.
-pub struct Shared {
-    pub broker: Arc<Broker>,
-    pub users: Arc<Users>,
-    pub connection_config: ConnectionConfig,
-    /// Connections that have ended, for the memory trimmer.
-    pub closed_connections: Arc<std::sync::atomic::AtomicU64>,
-}
 
 /// A running server.
 pub struct Server {

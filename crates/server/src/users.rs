@@ -1,9 +1,6 @@
-//! Users, their password hashes (RabbitMQ's salted SHA-256 format, so
-//! definitions can move between the two) and the vhosts they may open.
+//! Users and the vhosts they may open; logins checked against their
+//! password hashes (see `password.rs`).
 
-use base64::Engine;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -11,33 +8,7 @@ use warren_broker::Escaped;
 use warren_protocol::{Authenticator, Credentials, VhostAccess};
 
 use crate::config::Config;
-
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
-
-fn digest(salt: &[u8], password: &str) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update(salt);
-    hasher.update(password.as_bytes());
-    hasher.finalize().into()
-}
-
-/// base64(salt ++ SHA-256(salt ++ password)) with a random 4-byte salt.
-pub fn hash_password(password: &str) -> String {
-    let mut salt = [0u8; 4];
-    rand::rng().fill_bytes(&mut salt);
-    let mut out = salt.to_vec();
-    out.extend_from_slice(&digest(&salt, password));
-    B64.encode(out)
-}
-
-/// Salt and digest of a stored hash.
-pub fn decode_hash(hash: &str) -> Option<([u8; 4], [u8; 32])> {
-    let raw = B64.decode(hash).ok()?;
-    if raw.len() != 36 {
-        return None;
-    }
-    Some((raw[..4].try_into().ok()?, raw[4..].try_into().ok()?))
-}
+use crate::password::{decode_hash, digest};
 
 struct User {
     salt: [u8; 4],
@@ -132,15 +103,6 @@ impl Users {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hashes_verify_and_are_salted() {
-        let a = hash_password("secret");
-        assert_ne!(a, hash_password("secret"));
-        let (salt, d) = decode_hash(&a).unwrap();
-        assert_eq!(digest(&salt, "secret"), d);
-        assert_ne!(digest(&salt, "other"), d);
-    }
 
     #[test]
     fn ipv4_mapped_loopback_is_loopback() {

@@ -3,8 +3,9 @@
 //! transactions, many partly sent bodies, tiny messages each in its own read
 //! buffer, and empty messages. In each case the broker's RSS stays within
 //! 1.5 times the watermark and the publisher is blocked (or, for an
-//! oversized transaction, its channel closed). And memory comes back after
-//! many queues are deleted.
+//! oversized transaction, its channel closed). One connection's partly sent
+//! bodies are bounded even below the watermark. And memory comes back
+//! after many queues are deleted.
 
 mod common;
 
@@ -145,13 +146,25 @@ fn one_channels_transaction_beyond_its_limit_closes_the_channel() {
 #[test]
 fn partly_sent_bodies_count_and_stop_the_reading() {
     let (peak, log) = under_attack("partial", 8, |port| {
-        // 150 channels, each with 16 MiB announced and 15 MiB sent.
-        let mut c = Raw::open(port, 150);
-        let part = vec![3u8; 15 * 1024 * 1024];
-        for ch in 1..=150 {
-            if !c.publish(ch, "q", 16 * 1024 * 1024, &part) {
-                return;
-            }
+        // Five connections (each stops being read past its own bound of two
+        // maximum messages, 32 MiB): together past the watermark. Each has
+        // 30 channels with 16 MiB announced and 15 MiB sent.
+        let part = std::sync::Arc::new(vec![3u8; 15 * 1024 * 1024]);
+        let attackers: Vec<_> = (0..5)
+            .map(|_| {
+                let part = part.clone();
+                std::thread::spawn(move || {
+                    let mut c = Raw::open(port, 30);
+                    for ch in 1..=30 {
+                        if !c.publish(ch, "q", 16 * 1024 * 1024, &part) {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        for a in attackers {
+            let _ = a.join();
         }
     });
     assert_bounded(
@@ -160,6 +173,43 @@ fn partly_sent_bodies_count_and_stop_the_reading() {
         &log,
         "memory alarm: publisher blocked",
     );
+}
+
+#[test]
+fn one_connections_partial_bodies_are_bounded_below_the_alarm() {
+    // A watermark far away: only the connection's own bound (two maximum
+    // messages, 2 MiB here) stops the reading.
+    let dir = data_dir("partial-bound");
+    let path = dir.with_extension("toml");
+    std::fs::write(
+        &path,
+        "[limits]\nmemory_high_watermark_bytes = 4294967296\nmax_message_size = 1048576\n",
+    )
+    .unwrap();
+    let warren = Warren::start_with(&dir, &["--config", path.to_str().unwrap()]);
+    let before = rss(&warren);
+    let mut c = Raw::open(warren.port, 100);
+    c.stream
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    // 100 channels, 1 MiB announced and 1,000,000 bytes sent on each.
+    let part = vec![5u8; 1_000_000];
+    let sent = (1..=100u16)
+        .take_while(|&ch| c.publish(ch, "q", 1 << 20, &part))
+        .count();
+    let grown = rss(&warren).saturating_sub(before);
+    let log = warren.stderr();
+    assert!(sent < 100, "all 100 MB were read");
+    assert!(
+        log.contains("exceed the connection's bound"),
+        "no stall logged:\n{log}"
+    );
+    assert!(!log.contains("memory alarm"), "{log}");
+    // The bound, a read buffer and the socket's buffers: not 100 MB.
+    assert!(grown < 24 << 20, "RSS grew {} MiB", grown >> 20);
+    drop(warren);
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

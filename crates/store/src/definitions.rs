@@ -8,9 +8,9 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::codec::*;
+use crate::durable_fs::sync_dir;
+use crate::fields::*;
 use crate::record::{frame_with, records, FILE_HEADER};
-use crate::writer::sync_dir;
 
 /// A binding as stored: from exchange `source` to a queue or exchange.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

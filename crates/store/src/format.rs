@@ -11,7 +11,7 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use crate::writer::sync_dir;
+use crate::durable_fs::sync_dir;
 
 /// The format this Warren writes.
 pub const DATA_FORMAT: u32 = 2;

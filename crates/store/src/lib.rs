@@ -1,10 +1,13 @@
 //! Warren's embedded store (see docs/storage.md): message segments written by
 //! one thread with group commit, the definitions log, and recovery of both.
 
-mod codec;
 mod definitions;
+mod durable_fs;
+mod durable_mark;
+mod fields;
 pub mod format;
 mod lock;
+mod message_record;
 mod messages;
 mod record;
 mod recovery;
@@ -14,7 +17,8 @@ mod writer;
 pub use definitions::{
     replay_definitions, BindingDefinition, Definition, DefinitionsLog, Replayed,
 };
+pub use durable_mark::DurableMark;
 pub use lock::DirLock;
-pub use messages::{
-    DamageReport, DurableMark, MessageStore, PublishRecord, Recovered, StoredMessage,
-};
+pub use message_record::{PublishRecord, StoredMessage};
+pub use messages::MessageStore;
+pub use recovery::{DamageReport, Recovered};

@@ -1,96 +1,20 @@
 //! The message store's handle: what publishers, queues and recovery use.
 
 use bytes::Bytes;
-use std::collections::HashMap;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot};
 
+use crate::durable_mark::DurableMark;
+use crate::message_record::{PublishRecord, StoredMessage};
+use crate::recovery::Recovered;
 use crate::segments::Segments;
 use crate::writer::{self, Op};
 
 /// Records waiting for the writer; past this, publishers wait.
 const CHANNEL_CAPACITY: usize = 4096;
-
-/// A persistent message for the log, with the durable queues it went to.
-pub struct PublishRecord {
-    pub id: u64,
-    pub vhost: Bytes,
-    pub exchange: Bytes,
-    pub routing_key: Bytes,
-    pub queues: Vec<Bytes>,
-    pub header: Bytes,
-    pub body: Bytes,
-}
-
-/// A message read back at startup.
-#[derive(Debug, Clone)]
-pub struct StoredMessage {
-    pub id: u64,
-    pub exchange: Bytes,
-    pub routing_key: Bytes,
-    pub header: Bytes,
-    pub body: Bytes,
-}
-
-/// What the log held at startup.
-#[derive(Debug, Default)]
-pub struct Recovered {
-    /// The ids of the messages each (vhost, queue) holds, in publish order.
-    /// The messages stay on disk; [`MessageStore::read`] brings them back.
-    pub queues: HashMap<(Bytes, Bytes), Vec<u64>>,
-    /// Bytes of a torn record cut off the newest segment's end.
-    pub dropped_bytes: u64,
-    /// Damage found (and reported) for the first time.
-    pub damage: Vec<DamageReport>,
-}
-
-/// Damaged bytes in a segment, skipped at recovery.
-#[derive(Debug, Clone)]
-pub struct DamageReport {
-    pub segment: u32,
-    pub range: std::ops::Range<usize>,
-    /// Publish records that were in it, as far as can be told.
-    pub messages_lost: usize,
-}
-
-/// How far a publisher's records are durable. One per channel: the writer
-/// raises `synced` (or `failed`) to the channel's sequence numbers after
-/// each group commit and rings the connection's bell.
-#[derive(Debug)]
-pub struct DurableMark {
-    synced: AtomicU64,
-    failed: AtomicU64,
-    bell: Arc<Notify>,
-}
-
-impl DurableMark {
-    pub fn new(bell: Arc<Notify>) -> Self {
-        DurableMark {
-            synced: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            bell,
-        }
-    }
-
-    /// Every record up to this sequence number is on disk.
-    pub fn synced(&self) -> u64 {
-        self.synced.load(Ordering::Acquire)
-    }
-
-    /// Records up to this sequence number could not be written.
-    pub fn failed(&self) -> u64 {
-        self.failed.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn advance(&self, seq: u64, ok: bool) {
-        let counter = if ok { &self.synced } else { &self.failed };
-        counter.fetch_max(seq, Ordering::AcqRel);
-        self.bell.notify_one();
-    }
-}
 
 pub struct MessageStore {
     tx: mpsc::Sender<Op>,

@@ -17,8 +17,8 @@ pub const FILE_HEADER: &[u8; 8] = b"WARREN2\n";
 /// Marks the start of each format-2 record.
 pub const MAGIC: [u8; 4] = [0xa5, b'W', b'R', 0x5a];
 /// Magic, length and CRC.
-pub const FRAME_HEADER: usize = 12;
-const V1_FRAME_HEADER: usize = 8;
+pub const RECORD_HEADER: usize = 12;
+const V1_RECORD_HEADER: usize = 8;
 /// Larger records are taken for corruption, not allocated.
 pub const MAX_RECORD: usize = 1 << 30;
 /// The payload type of a record that covers damaged bytes already reported.
@@ -51,8 +51,8 @@ impl Format {
 
     fn header(self) -> usize {
         match self {
-            Format::V1 => V1_FRAME_HEADER,
-            Format::V2 => FRAME_HEADER,
+            Format::V1 => V1_RECORD_HEADER,
+            Format::V2 => RECORD_HEADER,
         }
     }
 }
@@ -64,10 +64,10 @@ fn crc(len: u32, payload: &[u8]) -> u32 {
 /// Appends a format-2 record whose payload `write` produces, framing it in place.
 pub fn frame_with(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
     let start = out.len();
-    out.extend_from_slice(&[0; FRAME_HEADER]);
+    out.extend_from_slice(&[0; RECORD_HEADER]);
     write(out);
-    let len = (out.len() - start - FRAME_HEADER) as u32;
-    let crc = crc(len, &out[start + FRAME_HEADER..]);
+    let len = (out.len() - start - RECORD_HEADER) as u32;
+    let crc = crc(len, &out[start + RECORD_HEADER..]);
     out[start..start + 4].copy_from_slice(&MAGIC);
     out[start + 4..start + 8].copy_from_slice(&len.to_be_bytes());
     out[start + 8..start + 12].copy_from_slice(&crc.to_be_bytes());
@@ -160,7 +160,7 @@ fn record_at(data: &[u8], at: usize, format: Format) -> Option<Range<usize>> {
 /// The next offset after `from` where a valid record starts.
 fn resync(data: &[u8], from: usize, format: Format) -> Option<usize> {
     match format {
-        Format::V2 => (from..data.len().saturating_sub(FRAME_HEADER - 1))
+        Format::V2 => (from..data.len().saturating_sub(RECORD_HEADER - 1))
             .filter(|&at| data[at..at + 4] == MAGIC)
             .find(|&at| record_at(data, at, format).is_some()),
         Format::V1 => (from..data.len()).find(|&at| record_at(data, at, format).is_some()),
@@ -185,9 +185,9 @@ pub fn records(data: &[u8], publish_type: u8) -> Scan {
         // counted by their markers.
         let publishes = match format {
             Format::V2 => {
-                let first = data.get(at + FRAME_HEADER) == Some(&publish_type);
-                let later = (at + 1..end.saturating_sub(FRAME_HEADER))
-                    .filter(|&i| data[i..i + 4] == MAGIC && data[i + FRAME_HEADER] == publish_type)
+                let first = data.get(at + RECORD_HEADER) == Some(&publish_type);
+                let later = (at + 1..end.saturating_sub(RECORD_HEADER))
+                    .filter(|&i| data[i..i + 4] == MAGIC && data[i + RECORD_HEADER] == publish_type)
                     .count();
                 first as usize + later
             }

@@ -12,11 +12,31 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::codec::Reader;
-use crate::messages::{DamageReport, Recovered, StoredMessage};
+use crate::message_record::{parse_ack, parse_publish, publish_id, ACK, PUBLISH};
 use crate::record::{records, skip_frame, Format, FILE_HEADER, SKIP};
 use crate::segments::{segment_path, Located, Segment, Segments};
-use crate::writer::{segment_size, WriterState, ACK, PUBLISH};
+use crate::writer::{segment_size, WriterState};
+
+/// What the log held at startup.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// The ids of the messages each (vhost, queue) holds, in publish order.
+    /// The messages stay on disk; [`MessageStore::read`] brings them back.
+    pub queues: HashMap<(Bytes, Bytes), Vec<u64>>,
+    /// Bytes of a torn record cut off the newest segment's end.
+    pub dropped_bytes: u64,
+    /// Damage found (and reported) for the first time.
+    pub damage: Vec<DamageReport>,
+}
+
+/// Damaged bytes in a segment, skipped at recovery.
+#[derive(Debug, Clone)]
+pub struct DamageReport {
+    pub segment: u32,
+    pub range: std::ops::Range<usize>,
+    /// Publish records that were in it, as far as can be told.
+    pub messages_lost: usize,
+}
 
 type QueueKey = (Bytes, Bytes);
 
@@ -193,12 +213,6 @@ struct Found {
     after: Option<u64>,
 }
 
-fn publish_id(payload: &[u8]) -> Option<u64> {
-    let mut r = Reader::new(payload);
-    (r.u8()? == PUBLISH).then_some(())?;
-    r.u64()
-}
-
 /// Logs damage once, counting the messages lost: ids are handed out in
 /// order, so the ids between its neighbours that no record holds were in
 /// it (the markers it still shows, if that says more).
@@ -270,47 +284,4 @@ fn open_writer(
     };
     state.delete_dead_segments();
     Ok(state)
-}
-
-/// Decodes a publish record; strings and the body are slices of `payload`.
-pub(crate) fn parse_publish(payload: &Bytes) -> Option<(StoredMessage, Bytes, Vec<Bytes>)> {
-    let mut r = Reader::new(payload);
-    let slice = |s: &[u8]| payload.slice_ref(s);
-    if r.u8()? != PUBLISH {
-        return None;
-    }
-    let id = r.u64()?;
-    let vhost = slice(r.short()?);
-    let exchange = slice(r.short()?);
-    let routing_key = slice(r.short()?);
-    let count = r.u16()?;
-    let queues = (0..count)
-        .map(|_| r.short().map(slice))
-        .collect::<Option<Vec<_>>>()?;
-    let header = slice(r.long()?);
-    let body = slice(r.long()?);
-    Some((
-        StoredMessage {
-            id,
-            exchange,
-            routing_key,
-            header,
-            body,
-        },
-        vhost,
-        queues,
-    ))
-}
-
-fn parse_ack(payload: &Bytes) -> Option<(Bytes, Bytes, Vec<u64>)> {
-    let mut r = Reader::new(payload);
-    let slice = |s: &[u8]| payload.slice_ref(s);
-    if r.u8()? != ACK {
-        return None;
-    }
-    let vhost = slice(r.short()?);
-    let queue = slice(r.short()?);
-    let count = r.u32()?;
-    let ids = (0..count).map(|_| r.u64()).collect::<Option<Vec<_>>>()?;
-    Some((vhost, queue, ids))
 }

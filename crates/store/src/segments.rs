@@ -9,7 +9,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use crate::messages::StoredMessage;
+use crate::message_record::StoredMessage;
 
 /// Reads spanning more than this are split, so that read-ahead stays bounded.
 const MAX_READ_SPAN: u32 = 1024 * 1024;
@@ -156,7 +156,7 @@ impl Segments {
                         let Some((_, l)) = l else { continue };
                         let start = (l.offset - lo) as usize;
                         let payload = span.slice(start..start + l.len as usize);
-                        *slot = crate::recovery::parse_publish(&payload).map(|(m, _, _)| m);
+                        *slot = crate::message_record::parse_publish(&payload).map(|(m, _, _)| m);
                     }
                 }
                 Err(e) => tracing::error!("message store: reading segment {number}: {e}"),

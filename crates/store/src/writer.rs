@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::codec::*;
-use crate::messages::{DurableMark, PublishRecord};
-use crate::record::{frame_with, FILE_HEADER, FRAME_HEADER};
+use crate::durable_fs::sync_dir;
+use crate::durable_mark::DurableMark;
+use crate::message_record::{encode_ack, encode_publish, PublishRecord};
+use crate::record::{FILE_HEADER, RECORD_HEADER};
 use crate::segments::{segment_path, Located, Segment, Segments};
 
 /// A segment is closed once it reaches this size.
@@ -28,9 +29,6 @@ pub fn segment_size() -> u64 {
 
 /// Bytes encoded per group commit at most.
 const BATCH_BYTES: usize = 4 * 1024 * 1024;
-
-pub const PUBLISH: u8 = b'P';
-pub const ACK: u8 = b'A';
 
 pub(crate) enum Op {
     Publish {
@@ -60,34 +58,6 @@ struct Batch {
     acked: Vec<u64>,
     marks: Vec<(Arc<DurableMark>, u64)>,
     syncs: Vec<oneshot::Sender<bool>>,
-}
-
-pub(crate) fn encode_publish(out: &mut Vec<u8>, r: &PublishRecord) {
-    frame_with(out, |p| {
-        put_u8(p, PUBLISH);
-        put_u64(p, r.id);
-        put_short(p, &r.vhost);
-        put_short(p, &r.exchange);
-        put_short(p, &r.routing_key);
-        put_u16(p, r.queues.len() as u16);
-        for q in &r.queues {
-            put_short(p, q);
-        }
-        put_long(p, &r.header);
-        put_long(p, &r.body);
-    });
-}
-
-pub(crate) fn encode_ack(out: &mut Vec<u8>, vhost: &[u8], queue: &[u8], ids: &[u64]) {
-    frame_with(out, |p| {
-        put_u8(p, ACK);
-        put_short(p, vhost);
-        put_short(p, queue);
-        put_u32(p, ids.len() as u32);
-        for id in ids {
-            put_u64(p, *id);
-        }
-    });
 }
 
 pub(crate) fn spawn(
@@ -157,8 +127,8 @@ impl Batch {
                 encode_publish(&mut self.buf, &record);
                 let located = Located {
                     id: record.id,
-                    offset: (base as usize + start + FRAME_HEADER) as u32,
-                    len: (self.buf.len() - start - FRAME_HEADER) as u32,
+                    offset: (base as usize + start + RECORD_HEADER) as u32,
+                    len: (self.buf.len() - start - RECORD_HEADER) as u32,
                 };
                 self.published.push((located, record.queues.len() as u64));
                 self.marks.extend(mark);
@@ -258,11 +228,4 @@ pub(crate) fn create_segment(dir: &std::path::Path, number: u32) -> io::Result<(
     let mut segment = Segment::new(number);
     segment.size = FILE_HEADER.len() as u64;
     Ok((file, segment))
-}
-
-/// Makes a new or removed file name durable.
-pub(crate) fn sync_dir(dir: &std::path::Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
 }

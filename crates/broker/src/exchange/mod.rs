@@ -12,6 +12,7 @@ pub use headers::validate_x_match;
 use std::sync::{Arc, RwLock};
 use warren_codec::{FieldTable, ShortString};
 
+use crate::args::ExchangeArgs;
 use crate::queue::QueueHandle;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +109,7 @@ pub struct Exchange {
     pub durable: bool,
     pub auto_delete: bool,
     pub internal: bool,
-    pub arguments: FieldTable,
+    pub args: ExchangeArgs,
     /// Publishers take it to read; only bind and unbind write. Per exchange,
     /// so publishers to different exchanges never meet.
     router: RwLock<Router>,
@@ -121,7 +122,7 @@ impl Exchange {
         durable: bool,
         auto_delete: bool,
         internal: bool,
-        arguments: FieldTable,
+        args: ExchangeArgs,
     ) -> Self {
         let router = match kind {
             ExchangeKind::Direct => Router::Direct(Default::default()),
@@ -135,7 +136,7 @@ impl Exchange {
             durable,
             auto_delete,
             internal,
-            arguments,
+            args,
             router: RwLock::new(router),
         }
     }

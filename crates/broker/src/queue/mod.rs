@@ -10,11 +10,12 @@ mod port;
 use smallvec::SmallVec;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
-use warren_codec::{FieldTable, ShortString};
+use warren_codec::ShortString;
 
 pub use port::{ChannelLimit, ConnEvent, Delivery, DeliveryPort};
 
-use crate::broker::ConnectionId;
+use crate::args::{QueueArgs, QueueType};
+use crate::ids::ConnectionId;
 use crate::memory::MemoryMonitor;
 use crate::message::Message;
 use bytes::Bytes;
@@ -100,7 +101,7 @@ pub struct QueueConfig {
     pub auto_delete: bool,
     /// The connection of an exclusive queue.
     pub owner: Option<ConnectionId>,
-    pub arguments: FieldTable,
+    pub args: QueueArgs,
 }
 
 impl QueueConfig {
@@ -123,6 +124,24 @@ pub struct Persistence {
     pub budget: usize,
 }
 
+/// Starts a queue of the kind its arguments ask for. Every kind is served
+/// through the same [`QueueHandle`], so sessions and exchanges never know
+/// which one they hold.
+pub fn start(
+    config: QueueConfig,
+    memory: Arc<MemoryMonitor>,
+    persistence: Option<Persistence>,
+    initial: Vec<u64>,
+) -> Arc<QueueHandle> {
+    match config.args.queue_type {
+        // Quorum and stream declarations get a classic queue until the
+        // replicated kind exists (docs/compatibility.md).
+        QueueType::Classic | QueueType::Quorum | QueueType::Stream => {
+            QueueHandle::start(config, memory, persistence, initial)
+        }
+    }
+}
+
 /// A queue's identity and its inbox.
 pub struct QueueHandle {
     pub name: ShortString,
@@ -130,7 +149,7 @@ pub struct QueueHandle {
     pub auto_delete: bool,
     /// The connection of an exclusive queue.
     pub owner: Option<ConnectionId>,
-    pub arguments: FieldTable,
+    pub args: QueueArgs,
     tx: mpsc::Sender<Command>,
     /// Rung when a consumer may have room again.
     wake: Arc<Notify>,
@@ -164,14 +183,14 @@ impl QueueHandle {
             durable,
             auto_delete,
             owner,
-            arguments,
+            args,
         } = config;
         let handle = Arc::new(QueueHandle {
             name,
             durable,
             auto_delete,
             owner,
-            arguments,
+            args,
             tx,
             wake: Arc::new(Notify::new()),
             memory: memory.clone(),

@@ -1,0 +1,120 @@
+//! Declarations: exchanges and queues declared, deleted, bound and
+//! unbound, queues purged. The rules live in the vhost; this file turns
+//! methods into its calls and answers them.
+
+use warren_codec::*;
+use warren_protocol::AmqpError;
+
+use super::Session;
+use crate::vhost::{BindingChange, BindingTarget};
+
+impl Session {
+    pub(super) async fn exchange_declare(
+        &mut self,
+        ch: u16,
+        d: ExchangeDeclare,
+        out: &mut dyn super::Outbox,
+    ) -> Result<(), AmqpError> {
+        self.vhost.declare_exchange(&d).await?;
+        if !d.no_wait {
+            out.send_method(ch, ExchangeDeclareOk {}.into());
+        }
+        Ok(())
+    }
+
+    pub(super) async fn exchange_delete(
+        &mut self,
+        ch: u16,
+        d: ExchangeDelete,
+        out: &mut dyn super::Outbox,
+    ) -> Result<(), AmqpError> {
+        self.vhost.delete_exchange(&d.exchange, d.if_unused).await?;
+        if !d.no_wait {
+            out.send_method(ch, ExchangeDeleteOk {}.into());
+        }
+        Ok(())
+    }
+
+    /// exchange.bind and exchange.unbind.
+    pub(super) async fn exchange_binding(
+        &mut self,
+        change: BindingChange,
+        source: ShortString,
+        destination: ShortString,
+        routing_key: ShortString,
+        arguments: FieldTable,
+    ) -> Result<(), AmqpError> {
+        let target = BindingTarget::Exchange(&destination);
+        self.vhost
+            .change_binding(change, &source, target, routing_key, arguments)
+            .await
+    }
+
+    pub(super) async fn queue_declare(
+        &mut self,
+        ch: u16,
+        d: QueueDeclare,
+        out: &mut dyn super::Outbox,
+    ) -> Result<(), AmqpError> {
+        let (queue, message_count, consumer_count) =
+            self.vhost.declare_queue(self.conn, &d).await?;
+        self.channel(ch)?.last_queue = Some(queue.name.clone());
+        if !d.no_wait {
+            let ok = QueueDeclareOk {
+                queue: queue.name.clone(),
+                message_count,
+                consumer_count,
+            };
+            out.send_method(ch, ok.into());
+        }
+        Ok(())
+    }
+
+    /// queue.bind and queue.unbind (an empty queue name: the channel's last).
+    pub(super) async fn queue_binding(
+        &mut self,
+        ch: u16,
+        change: BindingChange,
+        queue: ShortString,
+        exchange: ShortString,
+        routing_key: ShortString,
+        arguments: FieldTable,
+    ) -> Result<(), AmqpError> {
+        let queue = self.queue_name(ch, &queue)?;
+        let target = BindingTarget::Queue(&queue, self.conn);
+        self.vhost
+            .change_binding(change, &exchange, target, routing_key, arguments)
+            .await
+    }
+
+    pub(super) async fn queue_purge(
+        &mut self,
+        ch: u16,
+        p: QueuePurge,
+        out: &mut dyn super::Outbox,
+    ) -> Result<(), AmqpError> {
+        let name = self.queue_name(ch, &p.queue)?;
+        let message_count = self.vhost.find_queue(&name, self.conn)?.purge().await;
+        if !p.no_wait {
+            out.send_method(ch, QueuePurgeOk { message_count }.into());
+        }
+        Ok(())
+    }
+
+    pub(super) async fn queue_delete(
+        &mut self,
+        ch: u16,
+        d: QueueDelete,
+        out: &mut dyn super::Outbox,
+    ) -> Result<(), AmqpError> {
+        let name = self.queue_name(ch, &d.queue)?;
+        let message_count = self
+            .vhost
+            .delete_queue(self.conn, &name, d.if_unused, d.if_empty)
+            .await?;
+        if !d.no_wait {
+            out.send_method(ch, QueueDeleteOk { message_count }.into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,263 @@
+//! Publishing: basic.publish checked, routed (through the route cache for
+//! the default exchange), written to the store when persistent and bound
+//! for durable queues, and handed to its queues in one batch per queue
+//! per read of input; unroutable mandatory messages returned.
+
+use std::sync::Arc;
+use warren_codec::*;
+use warren_protocol::{AmqpError, Publish};
+use warren_store::{DurableMark, PublishRecord};
+
+use super::channel::HeldPublish;
+use super::{not_implemented, Outbox, Session};
+use crate::errors;
+use crate::exchange::Exchange;
+use crate::message::Message;
+use crate::queue::QueueHandle;
+use crate::storage::bytes;
+
+/// Where a routed message went.
+pub(super) enum Enqueued {
+    /// Only memory: confirmable at once.
+    InMemory,
+    /// Written to the store too: confirmable once synced.
+    Stored,
+    /// The store refused it (it failed): nobody got it.
+    Refused,
+}
+
+/// Publishes held for one queue before they are sent on regardless.
+const PUBLISH_BATCH: usize = 256;
+
+impl Session {
+    /// basic.publish, assembled. Unroutable mandatory messages come back as
+    /// basic.return before their confirm.
+    pub async fn publish(
+        &mut self,
+        publish: Publish,
+        out: &mut dyn Outbox,
+    ) -> Result<(), AmqpError> {
+        let Publish {
+            channel: ch,
+            method,
+            properties,
+            header_payload,
+            body,
+        } = publish;
+        let on = |e: AmqpError| e.on(BasicPublish::CLASS_ID, BasicPublish::METHOD_ID);
+        if method.immediate {
+            return Err(on(not_implemented("immediate=true")));
+        }
+        let exchange = self
+            .cache
+            .take_exchange(&self.vhost, &method.exchange)
+            .ok_or_else(|| on(errors::no_exchange(&method.exchange, &self.vhost.name)))?;
+        if exchange.internal {
+            return Err(on(AmqpError::new(
+                ReplyCode::AccessRefused,
+                format!(
+                    "cannot publish to internal {}",
+                    errors::resource("exchange", &exchange.name, &self.vhost.name)
+                ),
+            )));
+        }
+        if let Some(user_id) = &properties.user_id {
+            if user_id.as_bytes() != self.user.as_bytes() {
+                return Err(on(AmqpError::new(
+                    ReplyCode::PreconditionFailed,
+                    format!(
+                        "user_id property set to '{user_id}' but authenticated user was '{}'",
+                        self.user
+                    ),
+                )));
+            }
+        }
+        let persistent = properties.delivery_mode == Some(2);
+        let message = Message {
+            exchange: method.exchange,
+            routing_key: method.routing_key,
+            header: header_payload,
+            body,
+            stored: None,
+        };
+        let headers = properties.headers;
+        // The channels and the vhost borrowed apart: no Arc clone per publish.
+        let vhost = &self.vhost;
+        let state = self
+            .channels
+            .get_mut(&ch)
+            .ok_or_else(|| AmqpError::new(ReplyCode::ChannelError, "expected 'channel.open'"))?;
+        if let Some(tx) = &mut state.tx {
+            let mut message = message;
+            message.unpin();
+            let held = HeldPublish {
+                exchange,
+                message,
+                headers,
+                mandatory: method.mandatory,
+                persistent,
+            };
+            return tx.hold(held, vhost.memory()).map_err(|limit| {
+                AmqpError::new(
+                    ReplyCode::PreconditionFailed,
+                    format!(
+                        "uncommitted publishes on this channel exceed {limit} bytes (limits.max_transaction_bytes)"
+                    ),
+                )
+                .on(BasicPublish::CLASS_ID, BasicPublish::METHOD_ID)
+            });
+        }
+        let confirm = state.confirm.as_mut().map(|seq| {
+            *seq += 1;
+            *seq
+        });
+        let mark = confirm.map(|seq| (state.mark.clone(), seq));
+        let outcome = self
+            .route_and_enqueue(
+                ch,
+                &exchange,
+                message,
+                headers.as_ref(),
+                method.mandatory,
+                persistent,
+                mark,
+                out,
+            )
+            .await;
+        self.cache.put_exchange(exchange);
+        if let Some(seq) = confirm {
+            let state = self.channel(ch)?;
+            match outcome {
+                Enqueued::InMemory => {}
+                Enqueued::Stored => state.pending.push_back((seq, false)),
+                Enqueued::Refused => state.pending.push_back((seq, true)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Routes a message and hands it to its queues. A persistent message
+    /// routed to durable queues is first written to the store (`mark` learns
+    /// when it is on disk); if the store refuses it, no queue gets it.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn route_and_enqueue(
+        &mut self,
+        ch: u16,
+        exchange: &Exchange,
+        mut message: Message,
+        headers: Option<&FieldTable>,
+        mandatory: bool,
+        persistent: bool,
+        mark: Option<(Arc<DurableMark>, u64)>,
+        out: &mut dyn Outbox,
+    ) -> Enqueued {
+        let mut routed = std::mem::take(&mut self.routed);
+        if exchange.name.is_empty() {
+            routed.clear();
+            routed.extend(self.cache.default_route(&self.vhost, &message.routing_key));
+        } else {
+            self.vhost.route_named(
+                exchange,
+                &message.routing_key,
+                headers,
+                &mut self.scratch,
+                &mut routed,
+            );
+        }
+        let mut outcome = Enqueued::InMemory;
+        if let (true, Some(storage)) = (persistent, &self.vhost.storage) {
+            let durable: Vec<_> = routed
+                .iter()
+                .filter(|q| q.is_persistent())
+                .map(|q| q.name.to_bytes())
+                .collect();
+            if !durable.is_empty() {
+                let id = storage.messages.next_id();
+                let record = PublishRecord {
+                    id,
+                    vhost: bytes(&self.vhost.name),
+                    exchange: message.exchange.to_bytes(),
+                    routing_key: message.routing_key.to_bytes(),
+                    queues: durable,
+                    header: message.header.clone(),
+                    body: message.body.clone(),
+                };
+                if storage.messages.publish(record, mark).await {
+                    message.stored = Some(id);
+                    outcome = Enqueued::Stored;
+                } else {
+                    routed.clear();
+                    self.routed = routed;
+                    return Enqueued::Refused;
+                }
+            }
+        }
+        let mut delivered = false;
+        for queue in routed.iter() {
+            let mut copy = message.clone();
+            if !queue.is_persistent() {
+                copy.stored = None;
+            }
+            delivered |= self.enqueue(queue, copy).await;
+        }
+        if !delivered && mandatory {
+            let ret = BasicReturn {
+                reply_code: ReplyCode::NoRoute.code(),
+                reply_text: ShortString::from_static("NO_ROUTE"),
+                exchange: message.exchange.clone(),
+                routing_key: message.routing_key.clone(),
+            };
+            out.send_content(ch, ret.into(), &message.header, &message.body);
+        }
+        routed.clear();
+        self.routed = routed;
+        outcome
+    }
+
+    /// Holds a message for its queue until the end of the input batch (or
+    /// until a batch for that queue is full). False if the queue is gone.
+    async fn enqueue(&mut self, queue: &Arc<QueueHandle>, message: Message) -> bool {
+        if queue.is_gone() {
+            if let Some(id) = message.stored {
+                self.release_stored(queue, vec![id]).await;
+            }
+            return false;
+        }
+        queue.count_memory(message.size());
+        let key = Arc::as_ptr(queue) as usize;
+        let (_, batch) = self
+            .pending
+            .entry(key)
+            .or_insert_with(|| (queue.clone(), Vec::new()));
+        batch.push(message);
+        if batch.len() >= PUBLISH_BATCH {
+            if let Some((queue, batch)) = self.pending.remove(&key) {
+                let refused = queue.publish_many(batch).await;
+                self.release_stored(&queue, refused).await;
+            }
+        }
+        true
+    }
+
+    /// Stored messages a deleted queue never took: their store records are
+    /// released, so that they neither stay on disk nor look orphaned later.
+    async fn release_stored(&self, queue: &QueueHandle, ids: Vec<u64>) {
+        if let (false, Some(storage)) = (ids.is_empty(), &self.vhost.storage) {
+            storage
+                .messages
+                .ack(bytes(&self.vhost.name), queue.name.to_bytes(), ids)
+                .await;
+        }
+    }
+
+    /// Hands every held publish to its queue. The server calls this after
+    /// each batch of input, before confirms and replies go out; the session
+    /// calls it before anything else that touches queues.
+    pub async fn flush_publishes(&mut self) {
+        let pending: Vec<_> = self.pending.drain().map(|(_, held)| held).collect();
+        for (queue, batch) in pending {
+            let refused = queue.publish_many(batch).await;
+            self.release_stored(&queue, refused).await;
+        }
+    }
+}

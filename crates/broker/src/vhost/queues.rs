@@ -1,0 +1,193 @@
+//! Declaring and deleting queues, with RabbitMQ's rules: reserved names,
+//! exclusive ownership, the redeclare check, arguments validated once;
+//! queues that go with their connection or their last consumer.
+
+use std::sync::Arc;
+use warren_codec::{QueueDeclare, ReplyCode, ShortString};
+use warren_protocol::AmqpError;
+use warren_store::Definition;
+
+use super::VHost;
+use crate::args::{self, QueueArgs, QueueShape};
+use crate::errors::{self, resource};
+use crate::exchange::Destination;
+use crate::ids::ConnectionId;
+use crate::names;
+use crate::queue::{self, DeleteRefused, Persistence, QueueConfig, QueueHandle};
+use crate::storage::bytes;
+
+impl VHost {
+    /// Declares (or checks) a queue; returns it with its ready-message and
+    /// consumer counts.
+    pub async fn declare_queue(
+        &self,
+        conn: ConnectionId,
+        d: &QueueDeclare,
+    ) -> Result<(Arc<QueueHandle>, u32, u32), AmqpError> {
+        if d.passive {
+            let queue = self
+                .queue(&d.queue)
+                .ok_or_else(|| errors::no_queue(&d.queue, &self.name))?;
+            if queue.owner.is_some_and(|owner| owner != conn) {
+                return Err(errors::locked(&d.queue, &self.name));
+            }
+            let (messages, consumers) = queue.stats().await;
+            return Ok((queue, messages, consumers));
+        }
+        if d.queue.as_bytes().starts_with(b"amq.") {
+            return Err(errors::reserved_name("queue", &d.queue));
+        }
+        let name = if d.queue.is_empty() {
+            names::queue_name()
+        } else {
+            d.queue.clone()
+        };
+        let _ddl = self.ddl.lock().await;
+        if let Some(existing) = self.queue(&name) {
+            // RabbitMQ's check is strict: the exclusive flag must match too.
+            if existing.owner.is_some() != d.exclusive || existing.owner.is_some_and(|o| o != conn)
+            {
+                return Err(errors::locked(&name, &self.name));
+            }
+            args::check_queue(
+                &resource("queue", &name, &self.name),
+                QueueShape {
+                    durable: d.durable,
+                    auto_delete: d.auto_delete,
+                    arguments: &d.arguments,
+                },
+                QueueShape {
+                    durable: existing.durable,
+                    auto_delete: existing.auto_delete,
+                    arguments: &existing.args.table,
+                },
+            )?;
+            let (messages, consumers) = existing.stats().await;
+            return Ok((existing, messages, consumers));
+        }
+        // Only a new queue's arguments are validated, as in RabbitMQ.
+        let queue_args = QueueArgs::parse(&d.arguments).map_err(|e| {
+            AmqpError::new(
+                ReplyCode::PreconditionFailed,
+                e.text(&resource("queue", &name, &self.name)),
+            )
+        })?;
+        let config = QueueConfig {
+            name: name.clone(),
+            durable: d.durable,
+            auto_delete: d.auto_delete,
+            owner: d.exclusive.then_some(conn),
+            args: queue_args,
+        };
+        if config.is_persistent() {
+            self.record(
+                Definition::Queue {
+                    vhost: bytes(&self.name),
+                    name: name.to_bytes(),
+                    auto_delete: d.auto_delete,
+                    arguments: d.arguments.as_bytes().clone(),
+                },
+                || resource("queue", &name, &self.name),
+            )?;
+        }
+        let queue = self.start_queue(config, Vec::new());
+        self.queues.insert(name, queue.clone());
+        Ok((queue, 0, 0))
+    }
+
+    /// Deletes a queue; a missing queue counts as deleted, as in RabbitMQ.
+    pub async fn delete_queue(
+        &self,
+        conn: ConnectionId,
+        name: &ShortString,
+        if_unused: bool,
+        if_empty: bool,
+    ) -> Result<u32, AmqpError> {
+        let _ddl = self.ddl.lock().await;
+        let Some(queue) = self.queue(name) else {
+            return Ok(0);
+        };
+        if queue.owner.is_some_and(|owner| owner != conn) {
+            return Err(errors::locked(name, &self.name));
+        }
+        match queue.delete(if_unused, if_empty).await {
+            Ok(count) => {
+                self.forget_queue(&queue)?;
+                Ok(count)
+            }
+            Err(refused) => {
+                let why = match refused {
+                    DeleteRefused::InUse => "in use",
+                    DeleteRefused::NotEmpty => "not empty",
+                };
+                Err(AmqpError::new(
+                    ReplyCode::PreconditionFailed,
+                    format!("{} {why}", resource("queue", name, &self.name)),
+                ))
+            }
+        }
+    }
+
+    /// Forgets a stopped queue. If its deletion cannot be recorded it is
+    /// forgotten all the same (it has stopped), and comes back, empty of
+    /// what it lost, at the next start.
+    fn forget_queue(&self, queue: &Arc<QueueHandle>) -> Result<(), AmqpError> {
+        let recorded = match queue.is_persistent() {
+            true => self.record(
+                Definition::DeleteQueue {
+                    vhost: bytes(&self.name),
+                    name: queue.name.to_bytes(),
+                },
+                || resource("queue", &queue.name, &self.name),
+            ),
+            false => Ok(()),
+        };
+        self.queues
+            .remove_if(&queue.name, |_, q| Arc::ptr_eq(q, queue));
+        self.removed();
+        self.memory.queue_deleted();
+        recorded.and(self.unbind_everywhere(&Destination::Queue(queue.clone())))
+    }
+
+    /// Deletes an auto-delete queue whose last consumer went.
+    pub async fn auto_delete_queue(&self, queue: &Arc<QueueHandle>) {
+        let _ddl = self.ddl.lock().await;
+        if queue.delete(true, false).await.is_ok() {
+            // Nobody to tell: the store's error is logged.
+            let _ = self.forget_queue(queue);
+        }
+    }
+
+    /// Deletes the connection's exclusive queues.
+    pub async fn connection_closed(&self, conn: ConnectionId) {
+        let owned: Vec<Arc<QueueHandle>> = self
+            .queues
+            .iter()
+            .filter(|q| q.owner == Some(conn))
+            .map(|q| q.clone())
+            .collect();
+        if owned.is_empty() {
+            return;
+        }
+        let _ddl = self.ddl.lock().await;
+        for queue in owned {
+            let _ = queue.delete(false, false).await;
+            let _ = self.forget_queue(&queue);
+        }
+    }
+
+    /// Starts a queue of the kind its arguments ask for; durable,
+    /// non-exclusive queues write to the store.
+    pub(super) fn start_queue(&self, config: QueueConfig, initial: Vec<u64>) -> Arc<QueueHandle> {
+        let persistence = match &self.storage {
+            Some(storage) if config.is_persistent() => Some(Persistence {
+                store: storage.messages.clone(),
+                vhost: bytes(&self.name),
+                queue: config.name.to_bytes(),
+                budget: storage.queue_memory_budget,
+            }),
+            _ => None,
+        };
+        queue::start(config, self.memory.clone(), persistence, initial)
+    }
+}
