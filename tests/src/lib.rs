@@ -71,6 +71,11 @@ impl TestServer {
         }
     }
 
+    /// The broker's statistics registry.
+    pub fn stats(&self) -> std::sync::Arc<warren_broker::Registry> {
+        self.server.as_ref().expect("running").stats().clone()
+    }
+
     pub fn uri(&self) -> String {
         format!("amqp://guest:guest@{}/%2f", self.addr)
     }

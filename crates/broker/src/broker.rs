@@ -1,4 +1,4 @@
-//! The broker: its vhosts, connection ids and memory alarm.
+//! The broker: its vhosts, connection ids, memory alarm and statistics.
 
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::ids::ConnectionId;
 use crate::memory::MemoryMonitor;
+use crate::stats::Registry;
 use crate::storage::Storage;
 use crate::vhost::VHost;
 
@@ -15,6 +16,8 @@ pub struct Broker {
     pub memory: Arc<MemoryMonitor>,
     /// The data directory; `None` keeps everything in memory.
     pub storage: Option<Arc<Storage>>,
+    /// Every queue's, connection's and channel's statistics.
+    pub stats: Arc<Registry>,
 }
 
 impl Broker {
@@ -26,6 +29,7 @@ impl Broker {
             next_connection: AtomicU64::new(0),
             memory: Arc::new(MemoryMonitor::new(memory_limit)),
             storage,
+            stats: Arc::default(),
         })
     }
 
@@ -33,7 +37,14 @@ impl Broker {
     pub fn add_vhost(&self, name: &str) -> Arc<VHost> {
         self.vhosts
             .entry(name.to_string())
-            .or_insert_with(|| VHost::new(name, self.memory.clone(), self.storage.clone()))
+            .or_insert_with(|| {
+                VHost::new(
+                    name,
+                    self.memory.clone(),
+                    self.storage.clone(),
+                    self.stats.clone(),
+                )
+            })
             .clone()
     }
 

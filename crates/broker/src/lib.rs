@@ -18,6 +18,7 @@ mod message;
 mod names;
 mod queue;
 mod session;
+mod stats;
 mod storage;
 mod vhost;
 
@@ -30,5 +31,8 @@ pub use memory::{default_limit as default_memory_limit, MemoryMonitor};
 pub use message::Message;
 pub use queue::{ConnEvent, DeliveryPort, QueueHandle};
 pub use session::{Outbox, Session};
+pub use stats::{
+    ChannelCounts, ChannelStats, ConnectionStats, QueueCounts, QueueStats, Registered, Registry,
+};
 pub use storage::{Restored, Storage};
 pub use vhost::{BindingChange, BindingTarget, VHost};

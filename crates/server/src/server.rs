@@ -59,6 +59,12 @@ fn server_properties() -> FieldTable {
 }
 
 impl Server {
+    /// Every queue's, connection's and channel's statistics (for the
+    /// management API and metrics to read).
+    pub fn stats(&self) -> &Arc<warren_broker::Registry> {
+        &self.broker.stats
+    }
+
     /// Binds every listener and starts accepting.
     pub async fn start(config: &Config) -> Result<Server, String> {
         let limits = &config.limits;

@@ -3,8 +3,7 @@
 //! channel's publishes, acknowledgements and gets reach it in order, and a
 //! full queue inbox slows publishers down.
 
-mod actor;
-mod backlog;
+mod classic;
 mod port;
 
 use smallvec::SmallVec;
@@ -18,6 +17,7 @@ use crate::args::{QueueArgs, QueueType};
 use crate::ids::ConnectionId;
 use crate::memory::MemoryMonitor;
 use crate::message::Message;
+use crate::stats::{QueueStats, Registered};
 use bytes::Bytes;
 use warren_store::MessageStore;
 
@@ -132,12 +132,13 @@ pub fn start(
     memory: Arc<MemoryMonitor>,
     persistence: Option<Persistence>,
     initial: Vec<u64>,
+    stats: Registered<QueueStats>,
 ) -> Arc<QueueHandle> {
     match config.args.queue_type {
         // Quorum and stream declarations get a classic queue until the
         // replicated kind exists (docs/compatibility.md).
         QueueType::Classic | QueueType::Quorum | QueueType::Stream => {
-            QueueHandle::start(config, memory, persistence, initial)
+            QueueHandle::start_classic(config, memory, persistence, initial, stats)
         }
     }
 }
@@ -168,14 +169,15 @@ impl std::fmt::Debug for QueueHandle {
 }
 
 impl QueueHandle {
-    /// Creates the queue, with `initial` messages (store ids of recovered
+    /// Creates a classic queue, with `initial` messages (store ids of recovered
     /// messages, marked redelivered and read back when needed), and starts
     /// its task.
-    pub fn start(
+    fn start_classic(
         config: QueueConfig,
         memory: Arc<MemoryMonitor>,
         persistence: Option<Persistence>,
         initial: Vec<u64>,
+        stats: Registered<QueueStats>,
     ) -> Arc<QueueHandle> {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
         let QueueConfig {
@@ -196,15 +198,7 @@ impl QueueHandle {
             memory: memory.clone(),
             room: Arc::new(Semaphore::new(INBOX_MESSAGES)),
         });
-        actor::spawn(
-            Arc::downgrade(&handle),
-            handle.wake.clone(),
-            handle.room.clone(),
-            memory,
-            persistence,
-            initial,
-            rx,
-        );
+        classic::spawn(&handle, memory, persistence, initial, rx, stats);
         handle
     }
 

@@ -13,6 +13,7 @@ use crate::exchange::Exchange;
 use crate::memory::MemoryMonitor;
 use crate::message::Message;
 use crate::queue::{ChannelLimit, QueueHandle};
+use crate::stats::{ChannelCounts, ChannelStats, Registered};
 use warren_store::DurableMark;
 
 /// A delivery (or get-ok) that awaits acknowledgement.
@@ -95,11 +96,16 @@ pub struct ChannelState {
     pub tx: Option<Transaction>,
     /// The queue an empty queue name stands for.
     pub last_queue: Option<ShortString>,
+    /// Counted as the channel works; copied out by [`report`](Self::report).
+    pub counts: ChannelCounts,
+    stats: Registered<ChannelStats>,
 }
 
 impl ChannelState {
-    pub fn new(mark: Arc<DurableMark>) -> Self {
+    pub fn new(mark: Arc<DurableMark>, stats: Registered<ChannelStats>) -> Self {
         ChannelState {
+            counts: ChannelCounts::default(),
+            stats,
             pending: VecDeque::new(),
             mark,
             next_tag: 0,
@@ -112,6 +118,14 @@ impl ChannelState {
             tx: None,
             last_queue: None,
         }
+    }
+
+    /// Copies the channel's counts out for readers of the statistics.
+    pub fn report(&mut self) {
+        self.counts.confirmed = self.confirmed;
+        self.counts.unacked = self.unacked.len() as u64;
+        self.counts.consumers = self.consumers.len() as u64;
+        self.stats.stats.write(&self.counts);
     }
 
     pub fn next_tag(&mut self) -> u64 {

@@ -29,9 +29,11 @@ impl Session {
     }
 
     /// Sends one basic.ack for every publish confirmed since the last call
-    /// (`multiple` when it covers several). Call after each batch of input.
+    /// (`multiple` when it covers several), and copies each channel's
+    /// statistics out. Call after each batch of input.
     pub fn flush_confirms(&mut self, out: &mut dyn Outbox) {
         for (&ch, state) in self.channels.iter_mut() {
+            state.report();
             let Some(seq) = state.confirm else { continue };
             let (synced, failed) = (state.mark.synced(), state.mark.failed());
             // Stored publishes wait for the store; a failed one is nacked,

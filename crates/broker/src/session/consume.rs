@@ -133,6 +133,7 @@ impl Session {
         };
         let state = self.channel(ch)?;
         let tag = state.next_tag();
+        state.counts.delivered += 1;
         if !g.no_ack {
             state.track(Outstanding {
                 tag,
@@ -172,6 +173,7 @@ impl Session {
                     return;
                 };
                 let tag = state.next_tag();
+                state.counts.delivered += 1;
                 let fields = DeliverFields {
                     consumer_tag: d.consumer_tag.as_bytes(),
                     delivery_tag: tag,

@@ -26,6 +26,7 @@ use crate::exchange::Destination;
 use crate::ids::ConnectionId;
 use crate::message::Message;
 use crate::queue::{DeliveryPort, QueueHandle};
+use crate::stats::{ConnectionStats, Registered};
 use crate::vhost::{BindingChange, VHost};
 use channel::{by_queue, ChannelState};
 use route_cache::RouteCache;
@@ -48,6 +49,8 @@ pub struct Session {
     pending: FxHashMap<usize, (Arc<QueueHandle>, Vec<Message>)>,
     /// Shared by the channels' durable marks.
     bell: Arc<Notify>,
+    /// Lists the connection in the broker's statistics while it lives.
+    _listed: Registered<ConnectionStats>,
 }
 
 fn not_implemented(text: &str) -> AmqpError {
@@ -62,7 +65,9 @@ impl Session {
         capabilities: ClientCapabilities,
         port: Arc<DeliveryPort>,
     ) -> Self {
+        let listed = vhost.stats.add_connection(conn, &vhost.name, &user);
         Session {
+            _listed: listed,
             vhost,
             conn,
             user,
@@ -85,7 +90,9 @@ impl Session {
 
     pub fn channel_opened(&mut self, channel: u16) {
         let mark = Arc::new(DurableMark::new(self.bell.clone()));
-        self.channels.insert(channel, ChannelState::new(mark));
+        let stats = self.vhost.stats.add_channel(self.conn, channel);
+        self.channels
+            .insert(channel, ChannelState::new(mark, stats));
     }
 
     fn channel(&mut self, channel: u16) -> Result<&mut ChannelState, AmqpError> {

@@ -87,6 +87,7 @@ impl Session {
             .channels
             .get_mut(&ch)
             .ok_or_else(|| AmqpError::new(ReplyCode::ChannelError, "expected 'channel.open'"))?;
+        state.counts.published += 1;
         if let Some(tx) = &mut state.tx {
             let mut message = message;
             message.unpin();

@@ -16,7 +16,11 @@ impl Session {
         multiple: bool,
         requeue: Option<bool>,
     ) -> Result<(), AmqpError> {
-        let entries = self.channel(ch)?.take(tag, multiple)?;
+        let state = self.channel(ch)?;
+        let entries = state.take(tag, multiple)?;
+        if requeue.is_none() {
+            state.counts.acked += entries.len() as u64;
+        }
         self.settle(ch, entries, requeue).await
     }
 

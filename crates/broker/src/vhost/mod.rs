@@ -23,6 +23,7 @@ use crate::exchange::{Exchange, ExchangeKind};
 use crate::ids::ConnectionId;
 use crate::memory::MemoryMonitor;
 use crate::queue::QueueHandle;
+use crate::stats::Registry;
 use crate::storage::Storage;
 
 /// The exchanges every vhost starts with (the default exchange is "").
@@ -47,6 +48,7 @@ pub struct VHost {
     /// Bumped whenever an exchange or queue goes, so that sessions know
     /// their cached lookups may be stale.
     generation: std::sync::atomic::AtomicU64,
+    pub(crate) stats: Arc<Registry>,
 }
 
 impl VHost {
@@ -54,6 +56,7 @@ impl VHost {
         name: &str,
         memory: Arc<MemoryMonitor>,
         storage: Option<Arc<Storage>>,
+        stats: Arc<Registry>,
     ) -> Arc<VHost> {
         let vhost = VHost {
             name: name.to_string(),
@@ -63,6 +66,7 @@ impl VHost {
             memory,
             storage,
             generation: std::sync::atomic::AtomicU64::new(0),
+            stats,
         };
         for (name, kind) in PREDECLARED {
             let name = ShortString::from_static(name);

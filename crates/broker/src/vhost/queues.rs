@@ -188,6 +188,7 @@ impl VHost {
             }),
             _ => None,
         };
-        queue::start(config, self.memory.clone(), persistence, initial)
+        let stats = self.stats.add_queue(&self.name, &config.name);
+        queue::start(config, self.memory.clone(), persistence, initial, stats)
     }
 }

@@ -1,0 +1,180 @@
+//! The queue task's loop: commands from the inbox in batches, then a
+//! delivery round; and what each command does.
+
+use tokio::sync::mpsc;
+
+use super::unacked::Unacked;
+use super::{Consumer, QueueState, BATCH};
+use crate::queue::{Command, ConnEvent, ConsumeRefused, DeleteRefused, GetOk};
+
+impl QueueState {
+    pub(super) async fn run(mut self, mut inbox: mpsc::Receiver<Command>) {
+        let wake = self.wake.clone();
+        loop {
+            tokio::select! {
+                biased;
+                command = inbox.recv() => match command {
+                    Some(command) => self.handle(command),
+                    None => break,
+                },
+                _ = wake.notified() => {}
+            }
+            for _ in 0..BATCH {
+                match inbox.try_recv() {
+                    Ok(command) => self.handle(command),
+                    Err(_) => break,
+                }
+            }
+            self.page_out();
+            self.write_acks().await;
+            if self.deleted {
+                break;
+            }
+            self.deliver();
+            self.write_acks().await;
+            self.report();
+        }
+        // Publishes still in the inbox of a deleted queue are dropped, and
+        // publishers waiting for room learn the queue is gone.
+        self.room.close();
+        inbox.close();
+        while let Ok(command) = inbox.try_recv() {
+            if let Command::PublishMany(messages) = command {
+                for message in messages {
+                    self.memory.sub(message.size());
+                    self.stored_gone.extend(message.stored);
+                }
+            }
+        }
+        // Their store records are released too.
+        self.write_acks().await;
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::PublishMany(messages) => {
+                let count = messages.len().min(crate::queue::INBOX_MESSAGES);
+                for message in messages {
+                    self.enqueue(message);
+                }
+                self.room.add_permits(count);
+            }
+            Command::Consume(spec, reply) => {
+                let exclusive_held = self.consumers.iter().any(|c| c.spec.exclusive);
+                if exclusive_held || (spec.exclusive && !self.consumers.is_empty()) {
+                    let _ = reply.send(Err(ConsumeRefused::ExclusiveUse));
+                    return;
+                }
+                self.next_serial += 1;
+                self.consumers.push(Consumer {
+                    spec,
+                    serial: self.next_serial,
+                    unacked: 0,
+                });
+                self.had_consumers = true;
+                let _ = reply.send(Ok(()));
+            }
+            Command::Cancel {
+                conn,
+                channel,
+                tag,
+                reply,
+            } => {
+                self.consumers.retain(|c| {
+                    let s = &c.spec;
+                    !(s.conn == conn
+                        && s.channel == channel
+                        && tag.as_ref().is_none_or(|t| *t == s.tag))
+                });
+                self.next_consumer = 0;
+                let handle = self.handle.upgrade();
+                let unused = self.had_consumers
+                    && self.consumers.is_empty()
+                    && handle.is_some_and(|h| h.auto_delete);
+                let _ = reply.send(unused);
+            }
+            Command::Ack(ids) => {
+                for id in ids {
+                    if let Some(entry) = self.settle(id) {
+                        self.counts.acked += 1;
+                        self.forget(&entry);
+                    }
+                }
+            }
+            Command::Reject { ids, requeue } => {
+                for id in ids {
+                    if let Some(mut entry) = self.settle(id) {
+                        if requeue {
+                            entry.redelivered = true;
+                            self.requeued.insert(entry.id, entry);
+                        } else {
+                            self.forget(&entry);
+                        }
+                    }
+                }
+            }
+            Command::Get { no_ack, reply } => {
+                let got = self.pop().map(|entry| {
+                    self.counts.delivered += 1;
+                    self.counts.redelivered += u64::from(entry.redelivered);
+                    let remaining = self.ready_count();
+                    let ok = GetOk {
+                        id: entry.id,
+                        message: entry.message.clone(),
+                        redelivered: entry.redelivered,
+                        remaining,
+                    };
+                    if no_ack {
+                        self.forget(&entry);
+                    } else {
+                        self.unacked.insert(
+                            entry.id,
+                            Unacked {
+                                entry,
+                                consumer: None,
+                            },
+                        );
+                    }
+                    ok
+                });
+                let _ = reply.send(got);
+            }
+            Command::Purge(reply) => {
+                let count = self.ready_count();
+                self.forget_ready();
+                let _ = reply.send(count);
+            }
+            Command::Stats(reply) => {
+                let _ = reply.send((self.ready_count(), self.consumers.len() as u32));
+            }
+            Command::Delete {
+                if_unused,
+                if_empty,
+                reply,
+            } => {
+                if if_unused && !self.consumers.is_empty() {
+                    let _ = reply.send(Err(DeleteRefused::InUse));
+                    return;
+                }
+                if if_empty && self.ready_count() > 0 {
+                    let _ = reply.send(Err(DeleteRefused::NotEmpty));
+                    return;
+                }
+                for consumer in self.consumers.drain(..) {
+                    consumer.spec.port.send_later(ConnEvent::Cancelled {
+                        channel: consumer.spec.channel,
+                        consumer_tag: consumer.spec.tag,
+                    });
+                }
+                let count = self.ready_count();
+                self.forget_ready();
+                let unacked: Vec<Unacked> = self.unacked.drain().map(|(_, u)| u).collect();
+                for u in unacked {
+                    self.forget(&u.entry);
+                }
+                self.deleted = true;
+                let _ = reply.send(Ok(count));
+            }
+        }
+    }
+}

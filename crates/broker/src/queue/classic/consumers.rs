@@ -1,0 +1,107 @@
+//! Consumers, and the delivery round that hands ready messages to those
+//! with room, round-robin.
+
+use super::backlog::Entry;
+use super::unacked::Unacked;
+use super::QueueState;
+use crate::queue::port::Refused;
+use crate::queue::{ConnEvent, ConsumerSpec, Delivery};
+
+pub(super) struct Consumer {
+    pub spec: ConsumerSpec,
+    /// Serial number, to find the consumer of an unacknowledged message.
+    pub serial: u64,
+    pub unacked: u32,
+}
+
+impl QueueState {
+    /// Hands ready messages to consumers with room, round-robin. A consumer
+    /// without prefetch room, or whose connection's inbox is full, is skipped.
+    pub(super) fn deliver(&mut self) {
+        if self.consumers.is_empty() || self.ready_count() == 0 {
+            return;
+        }
+        let Some(handle) = self.handle.upgrade() else {
+            return;
+        };
+        let mut idle_in_a_row = 0;
+        while idle_in_a_row < self.consumers.len() && self.ready_count() > 0 {
+            let index = self.next_consumer % self.consumers.len();
+            self.next_consumer = index + 1;
+            let consumer = &mut self.consumers[index];
+            let spec = &consumer.spec;
+            let per_consumer_room =
+                spec.no_ack || spec.prefetch == 0 || consumer.unacked < spec.prefetch;
+            if !per_consumer_room || (!spec.no_ack && !spec.channel_limit.try_acquire()) {
+                idle_in_a_row += 1;
+                continue;
+            }
+            let Some(entry) = self.pop() else { break };
+            let consumer = &mut self.consumers[index];
+            let spec = &consumer.spec;
+            // A no-ack delivery takes the message itself (no reference
+            // counts touched); others leave the entry awaiting its ack.
+            let no_ack = spec.no_ack;
+            let (id, redelivered) = (entry.id, entry.redelivered);
+            let (size, stored) = (entry.message.size(), entry.message.stored);
+            let (message, kept) = if no_ack {
+                (entry.message, None)
+            } else {
+                (entry.message.clone(), Some(entry))
+            };
+            let delivery = ConnEvent::Deliver(Delivery {
+                channel: spec.channel,
+                consumer_tag: spec.tag.clone(),
+                queue: handle.clone(),
+                id,
+                message,
+                redelivered,
+                no_ack,
+                limit: (!no_ack).then(|| spec.channel_limit.clone()),
+            });
+            match spec.port.try_send(delivery, &self.wake) {
+                Ok(()) => {
+                    idle_in_a_row = 0;
+                    self.counts.delivered += 1;
+                    self.counts.redelivered += u64::from(redelivered);
+                    match kept {
+                        None => self.forget_parts(size, stored),
+                        Some(entry) => {
+                            consumer.unacked += 1;
+                            let serial = consumer.serial;
+                            self.unacked.insert(
+                                id,
+                                Unacked {
+                                    entry,
+                                    consumer: Some(serial),
+                                },
+                            );
+                        }
+                    }
+                }
+                Err(refused) => {
+                    let closed = matches!(refused, Refused::Closed(_));
+                    if !no_ack {
+                        spec.channel_limit.release(1);
+                    }
+                    if closed {
+                        // The connection is gone; its session cancels the consumer.
+                        self.consumers.remove(index);
+                    } else {
+                        idle_in_a_row += 1;
+                    }
+                    let entry = match (kept, refused.into_event()) {
+                        (Some(entry), _) => entry,
+                        (None, ConnEvent::Deliver(d)) => Entry {
+                            id,
+                            message: d.message,
+                            redelivered,
+                        },
+                        (None, ConnEvent::Cancelled { .. }) => unreachable!("a delivery was sent"),
+                    };
+                    self.unpop(entry);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! The classic queue: one task owns the queue's ready messages (in order,
+//! some only on disk), the messages out with consumers awaiting their
+//! acknowledgement, and the consumers, served round-robin.
+//!
+//! The task's state is defined here; its parts live beside it: the command
+//! loop (`actor.rs`), the ready messages (`ready.rs`, over `backlog.rs`),
+//! consumers and delivery (`consumers.rs`), unacknowledged messages
+//! (`unacked.rs`), and the store side (`paging.rs`).
+
+mod actor;
+mod backlog;
+mod consumers;
+mod paging;
+mod ready;
+mod unacked;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Weak};
+use tokio::sync::{mpsc, Notify, Semaphore};
+
+use super::{Command, Persistence, QueueHandle};
+use crate::memory::MemoryMonitor;
+use crate::stats::{QueueCounts, QueueStats, Registered};
+use backlog::{Backlog, Entry, Paged};
+use consumers::Consumer;
+use unacked::Unacked;
+
+/// Commands handled between two delivery rounds, so that a busy inbox does
+/// not starve consumers.
+const BATCH: usize = 256;
+/// Paged messages read back from the store at once.
+const READ_AHEAD: usize = 256;
+
+pub(super) struct QueueState {
+    handle: Weak<QueueHandle>,
+    wake: Arc<Notify>,
+    /// Inbox room for published messages, given back as they are taken in.
+    room: Arc<Semaphore>,
+    memory: Arc<MemoryMonitor>,
+    /// Bytes of the messages held (ready, requeued, unacknowledged).
+    bytes: usize,
+    /// Set for durable queues when the broker has a store.
+    persistence: Option<Persistence>,
+    /// Store ids of messages that left, for the next ack record.
+    stored_gone: Vec<u64>,
+    /// Ready messages in order, some only on disk.
+    backlog: Backlog,
+    /// Rejected or recovered messages, to go out again before later ones
+    /// (RabbitMQ puts them back in their original place).
+    requeued: BTreeMap<u64, Entry>,
+    unacked: HashMap<u64, Unacked>,
+    consumers: Vec<Consumer>,
+    /// Where round-robin resumes.
+    next_consumer: usize,
+    next_id: u64,
+    next_serial: u64,
+    had_consumers: bool,
+    deleted: bool,
+    /// This queue's statistics: counted here, copied out once per batch.
+    counts: QueueCounts,
+    stats: Registered<QueueStats>,
+}
+
+/// Starts the task that serves `handle`.
+pub(in crate::queue) fn spawn(
+    handle: &Arc<QueueHandle>,
+    memory: Arc<MemoryMonitor>,
+    persistence: Option<Persistence>,
+    initial: Vec<u64>,
+    inbox: mpsc::Receiver<Command>,
+    stats: Registered<QueueStats>,
+) {
+    // Recovered messages stay on disk until delivery needs them.
+    let next_id = initial.len() as u64;
+    let mut backlog = Backlog::default();
+    for (id, stored) in initial.into_iter().enumerate() {
+        backlog.push_paged(Paged {
+            id: id as u64,
+            stored,
+            redelivered: true,
+        });
+    }
+    let state = QueueState {
+        handle: Arc::downgrade(handle),
+        wake: handle.wake.clone(),
+        room: handle.room.clone(),
+        memory,
+        bytes: 0,
+        persistence,
+        stored_gone: Vec::new(),
+        backlog,
+        requeued: BTreeMap::new(),
+        unacked: HashMap::new(),
+        consumers: Vec::new(),
+        next_consumer: 0,
+        next_id,
+        next_serial: 0,
+        had_consumers: false,
+        deleted: false,
+        counts: QueueCounts::default(),
+        stats,
+    };
+    tokio::spawn(state.run(inbox));
+}
+
+impl QueueState {
+    /// Copies the counts out for readers of the statistics.
+    fn report(&mut self) {
+        let c = &mut self.counts;
+        c.ready = (self.backlog.len() + self.requeued.len()) as u64;
+        c.unacked = self.unacked.len() as u64;
+        c.bytes = self.bytes as u64;
+        c.consumers = self.consumers.len() as u64;
+        self.stats.stats.write(c);
+    }
+}
