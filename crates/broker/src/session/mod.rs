@@ -25,7 +25,7 @@ pub use outbox::Outbox;
 use crate::exchange::Destination;
 use crate::ids::ConnectionId;
 use crate::message::Message;
-use crate::queue::{DeliveryPort, QueueHandle};
+use crate::queue::{ConnEvent, DeliveryPort, QueueHandle};
 use crate::stats::{ConnectionStats, Registered};
 use crate::vhost::{BindingChange, VHost};
 use channel::{by_queue, ChannelState};
@@ -229,12 +229,20 @@ impl Session {
         }
     }
 
-    /// The connection is gone: every channel closes and its exclusive queues go.
+    /// The connection is gone: every channel closes, its exclusive queues
+    /// go, and deliveries that never left its inbox go back to their queues.
     pub async fn connection_closed(&mut self) {
         let channels: Vec<u16> = self.channels.keys().copied().collect();
         for ch in channels {
             self.channel_closed(ch).await;
         }
         self.vhost.connection_closed(self.conn).await;
+        for event in self.port.close() {
+            if let ConnEvent::Deliver(d) = event {
+                if !d.no_ack {
+                    d.queue.reject(smallvec::smallvec![d.id], true).await;
+                }
+            }
+        }
     }
 }

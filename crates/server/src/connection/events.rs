@@ -1,0 +1,112 @@
+//! What the state machine's events do: open the broker session, carry out
+//! methods and publishes through it, and log channel and connection errors.
+
+use bytes::Bytes;
+use tracing::{info, warn};
+use warren_broker::{Escaped, Outbox, Session};
+use warren_codec::{DeliverFields, Method, ReplyCode};
+use warren_protocol::{Connection, Event};
+
+use super::Handler;
+
+/// Writes the state machine's output into the connection.
+pub(super) struct ConnOutbox<'a> {
+    pub conn: &'a mut Connection,
+    pub now: std::time::Instant,
+}
+
+impl Outbox for ConnOutbox<'_> {
+    fn send_method(&mut self, channel: u16, method: Method) {
+        self.conn.send_method(channel, method, self.now);
+    }
+
+    fn send_content(&mut self, channel: u16, method: Method, header: &Bytes, body: &Bytes) {
+        self.conn
+            .send_content(channel, &method, header, body, self.now);
+    }
+
+    fn send_delivery(
+        &mut self,
+        channel: u16,
+        fields: &DeliverFields<'_>,
+        header: &Bytes,
+        body: &Bytes,
+    ) {
+        self.conn
+            .send_delivery(channel, fields, header, body, self.now);
+    }
+}
+
+impl Handler {
+    /// `now`: when the batch of input being handled was read (one clock
+    /// read per batch, not per event).
+    pub(super) async fn handle_event(&mut self, event: Event, now: std::time::Instant) {
+        let peer = self.peer;
+        let conn = &mut self.conn;
+        match event {
+            Event::Opened { user, vhost } => {
+                let Some(vh) = self.shared.broker.vhost(&vhost) else {
+                    // Checked by the authenticator; only a vhost removed since could be missing.
+                    conn.close(
+                        ReplyCode::NotAllowed,
+                        format!("vhost {vhost} not found"),
+                        now,
+                    );
+                    return;
+                };
+                info!(%peer, user, vhost, "connection opened");
+                let id = self.shared.broker.next_connection_id();
+                self.session = Some(Session::new(
+                    vh,
+                    id,
+                    user.clone(),
+                    conn.capabilities(),
+                    self.port.clone(),
+                ));
+                self.user = user;
+                self.vhost_name = vhost;
+            }
+            Event::ChannelOpened(channel) => {
+                if let Some(session) = &mut self.session {
+                    session.channel_opened(channel);
+                }
+            }
+            Event::Method { channel, method } => {
+                let Some(session) = &mut self.session else {
+                    return;
+                };
+                let result = session
+                    .handle_method(channel, method, &mut ConnOutbox { conn, now })
+                    .await;
+                if let Err(error) = result {
+                    conn.channel_error(channel, error, now);
+                }
+            }
+            Event::Publish(publish) => {
+                let Some(session) = &mut self.session else {
+                    return;
+                };
+                let channel = publish.channel;
+                let result = session
+                    .publish(publish, &mut ConnOutbox { conn, now })
+                    .await;
+                if let Err(error) = result {
+                    conn.channel_error(channel, error, now);
+                }
+            }
+            Event::ChannelClosed { channel, error } => {
+                if let Some(error) = error {
+                    warn!(%peer, user = self.user, channel, code = error.code.code(), "channel error: {}", Escaped(error.reply_text().as_bytes()));
+                }
+                if let Some(session) = &mut self.session {
+                    session.channel_closed(channel).await;
+                }
+            }
+            Event::ConnectionClosing { error } => {
+                if let Some(error) = error {
+                    warn!(%peer, user = self.user, code = error.code.code(), "connection error: {}", Escaped(error.reply_text().as_bytes()));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! One client connection: reads frames into the protocol state machine,
+//! carries out its events with the broker session (`events.rs`), and hands
+//! what is to be sent to a writer task (`writer.rs`). Queue deliveries
+//! arrive through a bounded port. The socket is the server's; what to do
+//! under the memory alarm is the broker's ([`PublisherFlow`]).
+
+mod events;
+mod writer;
+
+use bytes::BytesMut;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+use warren_broker::{ConnEvent, DeliveryPort, FlowChange, PublisherFlow, Session};
+use warren_codec::ReplyCode;
+use warren_protocol::{Connection, Event};
+
+use crate::shared::Shared;
+use events::ConnOutbox;
+use writer::Outgoing;
+
+/// Deliveries a connection's port holds; a queue skips a consumer whose
+/// connection's port is full.
+const PORT_CAPACITY: usize = 256;
+const READ_CHUNK: usize = 64 * 1024;
+/// An idle connection's read buffer; it grows while reads fill it.
+const FIRST_READ: usize = 2 * 1024;
+/// How long a finished connection waits for the client to close the
+/// socket, draining input meanwhile, so that the last frames are not lost
+/// to a TCP reset or an early end of stream.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// A connection's state between reads.
+struct Handler {
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    conn: Connection,
+    /// Where queues put this connection's deliveries.
+    port: Arc<DeliveryPort>,
+    delivered: VecDeque<ConnEvent>,
+    /// From connection.open on.
+    session: Option<Session>,
+    input: BytesMut,
+    read_size: usize,
+    peer_closed: bool,
+    user: String,
+    vhost_name: String,
+    flow: PublisherFlow,
+    outgoing: Outgoing,
+}
+
+pub async fn serve<S>(
+    stream: S,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (reader, writer) = tokio::io::split(stream);
+    let (outgoing, writer_task) = Outgoing::start(writer);
+    let mut config = shared.connection_config.clone();
+    config.peer_is_loopback = crate::users::is_loopback(peer.ip());
+    let auth = Arc::new(crate::users::PeerAuth {
+        users: shared.users.clone(),
+        peer,
+    });
+    let flow = PublisherFlow::new(shared.broker.memory.clone(), config.max_message_size);
+    let handler = Handler {
+        conn: Connection::new(config, auth, std::time::Instant::now()),
+        shared,
+        peer,
+        port: DeliveryPort::new(PORT_CAPACITY),
+        delivered: VecDeque::new(),
+        session: None,
+        input: BytesMut::new(),
+        read_size: FIRST_READ,
+        peer_closed: false,
+        user: String::new(),
+        vhost_name: String::new(),
+        flow,
+        outgoing,
+    };
+    debug!(%peer, "connection accepted");
+    handler.run(reader, shutdown, writer_task).await;
+}
+
+impl Handler {
+    async fn run<R: AsyncRead + Unpin>(
+        mut self,
+        mut reader: R,
+        mut shutdown: watch::Receiver<bool>,
+        writer_task: tokio::task::JoinHandle<()>,
+    ) {
+        loop {
+            let now = std::time::Instant::now();
+            self.handle_input(now).await;
+            if let Some(session) = &mut self.session {
+                session.flush_publishes().await;
+                session.flush_confirms(&mut ConnOutbox {
+                    conn: &mut self.conn,
+                    now,
+                });
+            }
+            if !self.outgoing.flush(&mut self.conn).await
+                || self.conn.is_closed()
+                || self.peer_closed
+            {
+                break;
+            }
+            let deadline = self.conn.next_timeout().map(Instant::from_std);
+            // Rung by the store when publishes of this connection are on disk.
+            let bell = self.session.as_ref().map(|s| s.bell());
+            self.make_room();
+            let may_read = self.flow.may_read();
+            let blocked = self.flow.is_blocked();
+            tokio::select! {
+                read = reader.read_buf(&mut self.input), if may_read => match read {
+                    Ok(0) | Err(_) => {
+                        if self.conn.is_open() {
+                            info!(peer = %self.peer, user = self.user, "client closed the TCP connection without connection.close");
+                        }
+                        self.peer_closed = true;
+                    }
+                    Ok(n) => {
+                        if n >= self.read_size / 2 {
+                            self.read_size = (self.read_size * 2).min(READ_CHUNK);
+                        }
+                        self.conn.received_bytes(std::time::Instant::now())
+                    }
+                },
+                _ = self.port.recv_all(&mut self.delivered), if self.conn.is_open() => {
+                    self.take_deliveries().await;
+                },
+                _ = self.flow.wait_below(), if blocked => {
+                    self.resume().await;
+                },
+                _ = ring(bell.as_deref()) => {}
+                _ = sleep_until(deadline) => {
+                    let now = std::time::Instant::now();
+                    if self.flow.is_blocked() {
+                        // Its heartbeats wait unread in the socket: not silent.
+                        self.conn.received_bytes(now);
+                    }
+                    self.conn.handle_timeout(now);
+                },
+                _ = shutdown.changed() => {
+                    self.conn.close(ReplyCode::ConnectionForced, "broker forced connection closure with reason 'shutdown'", std::time::Instant::now());
+                }
+            }
+        }
+        self.finish(reader, writer_task).await;
+    }
+
+    /// Carries out the events in the input read so far, until the input is
+    /// used up or the memory alarm holds a publish.
+    async fn handle_input(&mut self, now: std::time::Instant) {
+        while !self.flow.is_holding() {
+            let Some(event) = self.conn.next_event(&mut self.input, now) else {
+                break;
+            };
+            let event = match event {
+                Event::Publish(publish) if self.session.is_some() => {
+                    match self.flow.admit(publish) {
+                        Some(publish) => Event::Publish(publish),
+                        None => {
+                            self.blocked(now);
+                            continue;
+                        }
+                    }
+                }
+                event => event,
+            };
+            self.handle_event(event, now).await;
+        }
+        let partial = self.conn.partial_body_bytes() as usize;
+        match self.flow.partial_bodies(partial) {
+            FlowChange::None => {}
+            FlowChange::Blocked => self.blocked(now),
+            FlowChange::Stalled => {
+                let (partial, bound) = self.flow.partial();
+                warn!(peer = %self.peer, user = self.user, partial, bound, "partly received bodies exceed the connection's bound: not reading it");
+            }
+        }
+    }
+
+    /// The memory alarm stopped this publisher: it is told (connection.blocked).
+    fn blocked(&mut self, now: std::time::Instant) {
+        warn!(peer = %self.peer, user = self.user, used = self.shared.broker.memory.used(), "memory alarm: publisher blocked");
+        self.conn.block("low on memory", now);
+    }
+
+    /// The alarm cleared: unblocked, and the held publish carried out.
+    async fn resume(&mut self) {
+        let now = std::time::Instant::now();
+        self.conn.unblock(now);
+        if let Some(publish) = self.flow.resume() {
+            self.handle_event(Event::Publish(publish), now).await;
+        }
+    }
+
+    async fn take_deliveries(&mut self) {
+        let now = std::time::Instant::now();
+        if let Some(session) = &mut self.session {
+            let mut out = ConnOutbox {
+                conn: &mut self.conn,
+                now,
+            };
+            while let Some(event) = self.delivered.pop_front() {
+                session.queue_event(event, &mut out).await;
+            }
+            session.events_drained();
+        }
+        self.delivered.clear();
+    }
+
+    /// Room for the next read. A fresh buffer rather than `reserve`: queued
+    /// messages are slices of the old one, and reserving on a buffer with
+    /// nothing else left in it grows that buffer in place, doubling each time.
+    fn make_room(&mut self) {
+        let read_size = self.read_size;
+        if self.input.capacity() - self.input.len() < read_size / 4 {
+            let mut fresh =
+                BytesMut::with_capacity(read_size.max(self.input.len() + read_size / 2));
+            fresh.extend_from_slice(&self.input);
+            self.input = fresh;
+        }
+    }
+
+    async fn finish<R: AsyncRead + Unpin>(
+        mut self,
+        mut reader: R,
+        writer_task: tokio::task::JoinHandle<()>,
+    ) {
+        // The session goes first: exclusive queues and unacknowledged
+        // messages must not wait for the socket.
+        let opened = self.session.is_some();
+        if let Some(session) = &mut self.session {
+            session.connection_closed().await;
+        }
+        let Handler {
+            peer,
+            peer_closed,
+            user,
+            vhost_name,
+            outgoing,
+            ..
+        } = self;
+        drop(outgoing);
+        let _ = writer_task.await;
+        if !peer_closed {
+            let mut sink = [0u8; 4096];
+            let _ = tokio::time::timeout(LINGER, async {
+                while matches!(reader.read(&mut sink).await, Ok(n) if n > 0) {}
+            })
+            .await;
+        }
+        if opened {
+            info!(%peer, user, vhost = vhost_name, "connection closed");
+        } else {
+            debug!(%peer, "connection closed before it opened");
+        }
+    }
+}
+
+async fn ring(bell: Option<&tokio::sync::Notify>) {
+    match bell {
+        Some(bell) => bell.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
