@@ -174,14 +174,6 @@ impl Connection {
         self.capabilities
     }
 
-    pub fn client_properties(&self) -> &FieldTable {
-        &self.client_properties
-    }
-
-    pub fn user(&self) -> Option<&str> {
-        self.user.as_deref()
-    }
-
     /// Handshake done and not closing: the broker's work may go on.
     pub fn is_open(&self) -> bool {
         self.phase == Phase::Open
@@ -678,7 +670,7 @@ impl Connection {
 
     /// Closes the connection with a hard error (or any error, as RabbitMQ
     /// does for errors on channel 0).
-    pub fn connection_error(&mut self, error: AmqpError, now: Instant) {
+    fn connection_error(&mut self, error: AmqpError, now: Instant) {
         if matches!(self.phase, Phase::Closing | Phase::Closed) {
             return;
         }

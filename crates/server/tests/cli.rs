@@ -1,9 +1,11 @@
 //! The `warren` binary: flags, config errors, and shutdown on SIGTERM.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+mod common;
+
+use common::*;
+use std::process::Command;
 use std::time::{Duration, Instant};
+use warren_codec::{ConnectionCloseOk, Method};
 
 fn warren() -> Command {
     Command::new(env!("CARGO_BIN_EXE_warren"))
@@ -81,49 +83,6 @@ fn hash_password_prints_a_usable_hash() {
     warren::Config::load(&file.0).unwrap();
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Reads until a connection.close frame arrives; returns its reply code.
-fn read_close_code(stream: &mut TcpStream) -> Option<u16> {
-    read_until_method(stream, [0, 10, 0, 50])
-        .map(|payload| u16::from_be_bytes([payload[4], payload[5]]))
-}
-
-/// Reads frames until a method frame with these class and method ids; its payload.
-fn read_until_method(stream: &mut TcpStream, ids: [u8; 4]) -> Option<Vec<u8>> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        let n = stream.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        // Frames: type(1) channel(2) size(4) payload end(1).
-        let mut at = 0;
-        while buf.len() >= at + 7 {
-            let size = u32::from_be_bytes(buf[at + 3..at + 7].try_into().unwrap()) as usize;
-            if buf.len() < at + 8 + size {
-                break;
-            }
-            let payload = &buf[at + 7..at + 7 + size];
-            if buf[at] == 1 && payload[..4] == ids {
-                return Some(payload.to_vec());
-            }
-            at += 8 + size;
-        }
-        buf.drain(..at);
-    }
-    None
-}
-
 #[test]
 fn sigterm_closes_clients_with_320_and_exits_0() {
     stop_with_signal(15);
@@ -135,32 +94,19 @@ fn sigint_closes_clients_with_320_and_exits_0() {
 }
 
 fn stop_with_signal(signal: i32) {
-    let port = free_port();
-    let data =
-        std::env::temp_dir().join(format!("warren-cli-data-{}-{signal}", std::process::id()));
-    let mut child = warren()
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(&data)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stream = None;
-    for _ in 0..100 {
-        if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
-            stream = Some(s);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let mut stream = stream.expect("warren listens");
-    handshake(&mut stream);
-    send_signal(child.id(), signal);
-    assert_eq!(read_close_code(&mut stream), Some(320));
+    let data = data_dir(&format!("cli-signal-{signal}"));
+    let mut warren = Warren::start(&data);
+    // Open, so that the shutdown has a connection.close to send.
+    let mut client = Raw::open(warren.port, 0);
+    send_signal(warren.child.id(), signal);
+    let close = client.method();
+    assert!(
+        matches!(close, Some((0, Method::ConnectionClose(ref c))) if c.reply_code == 320),
+        "{close:?}"
+    );
     // Answer close-ok so the server can finish.
-    stream
-        .write_all(&[1, 0, 0, 0, 0, 0, 4, 0, 10, 0, 51, 0xCE])
-        .unwrap();
-    let status = wait_timeout(&mut child, Duration::from_secs(10));
+    client.send(0, ConnectionCloseOk {});
+    let status = wait_timeout(&mut warren.child, Duration::from_secs(10));
     assert_eq!(status.and_then(|s| s.code()), Some(0));
     let _ = std::fs::remove_dir_all(&data);
 }
@@ -186,48 +132,4 @@ fn send_signal(pid: u32, signal: i32) {
         .arg(pid.to_string())
         .status()
         .unwrap();
-}
-
-/// A minimal blocking handshake as guest: enough to be an open connection.
-fn handshake(stream: &mut TcpStream) {
-    use bytes::BytesMut;
-    use warren_codec::*;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream.write_all(&PROTOCOL_HEADER).unwrap();
-    let mut send = |method: Method| {
-        let mut buf = BytesMut::new();
-        encode_method_frame(0, &method, &mut buf);
-        stream.write_all(&buf).unwrap();
-    };
-    send(
-        ConnectionStartOk {
-            mechanism: ShortString::from_static("PLAIN"),
-            response: LongString::from("\0guest\0guest"),
-            locale: ShortString::from_static("en_US"),
-            ..Default::default()
-        }
-        .into(),
-    );
-    send(
-        ConnectionTuneOk {
-            channel_max: 10,
-            frame_max: 131_072,
-            heartbeat: 0,
-        }
-        .into(),
-    );
-    send(
-        ConnectionOpen {
-            virtual_host: ShortString::from_static("/"),
-            ..Default::default()
-        }
-        .into(),
-    );
-    // Open, so that the shutdown has a connection.close to send.
-    assert!(
-        read_until_method(stream, [0, 10, 0, 41]).is_some(),
-        "connection.open-ok"
-    );
 }

@@ -9,7 +9,7 @@ use futures_lite::StreamExt;
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, ExchangeKind};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 #[tokio::test]
@@ -255,13 +255,7 @@ async fn acknowledged_messages_do_not_come_back_and_unacknowledged_do_in_order()
 fn a_second_broker_on_the_same_data_directory_is_refused() {
     let dir = data_dir("lock");
     let _first = Warren::start(&dir);
-    let out = Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8(out.stderr).unwrap();
+    let err = refused_start(&dir, &[]);
     assert!(err.contains("in use by another Warren"), "{err}");
     drop(_first);
     let _ = std::fs::remove_dir_all(&dir);
@@ -649,17 +643,7 @@ async fn a_body_larger_than_a_segment_and_a_fanout_to_100_queues_are_stored_once
 
 #[test]
 fn an_unwritable_data_directory_is_one_clear_error() {
-    let out = Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            "/proc/warren-cannot-be-here",
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8(out.stderr).unwrap();
+    let err = refused_start(Path::new("/proc/warren-cannot-be-here"), &[]);
     assert!(err.contains("/proc/warren-cannot-be-here"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }

@@ -40,6 +40,28 @@ pub async fn declare(
         .to_string())
 }
 
+/// An exclusive queue (server-named when `name` is empty); its name.
+pub async fn exclusive_queue(ch: &Channel, name: &str) -> Result<String, String> {
+    let options = QueueDeclareOptions {
+        exclusive: true,
+        ..Default::default()
+    };
+    declare(ch, name, options).await
+}
+
+/// Ready messages in `queue`, by a passive declare.
+pub async fn message_count(ch: &Channel, queue: &str) -> Result<u32, String> {
+    let options = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    Ok(ch
+        .queue_declare(queue, options, no_args())
+        .await
+        .map_err(err)?
+        .message_count())
+}
+
 pub async fn publish(
     ch: &Channel,
     exchange: &str,

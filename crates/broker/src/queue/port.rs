@@ -1,4 +1,4 @@
-//! How queues reach a consumer's connection: a bounded inbox per connection,
+//! How queues reach a consumer's connection: a bounded port per connection,
 //! and the per-channel prefetch shared by every queue a channel consumes from.
 
 use std::collections::VecDeque;
@@ -40,7 +40,7 @@ pub struct Delivery {
 
 /// Why a connection did not take an event, with the event back.
 pub(crate) enum Refused {
-    /// The inbox is full.
+    /// The port is full.
     Full(ConnEvent),
     /// The connection is gone.
     Closed(ConnEvent),
@@ -54,7 +54,7 @@ impl Refused {
     }
 }
 
-/// A connection's inbox for deliveries. Bounded: a queue that finds it full
+/// A connection's port for deliveries. Bounded: a queue that finds it full
 /// skips the consumer and waits to be woken when the connection has drained it.
 ///
 /// A locked deque rather than a channel: it holds no memory while idle (an
@@ -64,7 +64,7 @@ impl Refused {
 pub struct DeliveryPort {
     state: Mutex<PortState>,
     capacity: usize,
-    /// Rung when events arrive in an empty inbox.
+    /// Rung when events arrive in an empty port.
     ready: Notify,
 }
 
@@ -72,7 +72,7 @@ pub struct DeliveryPort {
 struct PortState {
     events: VecDeque<ConnEvent>,
     closed: bool,
-    /// Queues that found the inbox full.
+    /// Queues that found the port full.
     waiting: Vec<Arc<Notify>>,
 }
 
@@ -89,7 +89,7 @@ impl DeliveryPort {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Hands an event over without waiting; if the inbox is full, asks for
+    /// Hands an event over without waiting; if the port is full, asks for
     /// `wake` when it drains.
     // The event comes back by value when refused: boxing it would cost an
     // allocation per delivery.
@@ -113,7 +113,7 @@ impl DeliveryPort {
     }
 
     /// Sends an event that must not be lost (cancel notifications) even
-    /// when the inbox is full.
+    /// when the port is full.
     pub(crate) fn send_later(&self, event: ConnEvent) {
         let mut state = self.lock();
         if !state.closed {

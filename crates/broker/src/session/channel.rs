@@ -76,7 +76,7 @@ impl Drop for Transaction {
     }
 }
 
-pub struct ChannelState {
+pub struct OpenChannel {
     next_tag: u64,
     unacked: VecDeque<Outstanding>,
     /// Consumer tag → the queue it consumes from.
@@ -101,9 +101,9 @@ pub struct ChannelState {
     stats: Registered<ChannelStats>,
 }
 
-impl ChannelState {
+impl OpenChannel {
     pub fn new(mark: Arc<DurableMark>, stats: Registered<ChannelStats>) -> Self {
-        ChannelState {
+        OpenChannel {
             counts: ChannelCounts::default(),
             stats,
             pending: VecDeque::new(),

@@ -71,7 +71,7 @@ impl Session {
         };
         match queue.consume(spec).await {
             Some(Ok(())) => {
-                // Deliveries wait in this connection's inbox until this
+                // Deliveries wait in this connection's port until this
                 // method is done, so consume-ok still goes out first.
                 if !c.no_wait {
                     out.send_method(
@@ -214,7 +214,7 @@ impl Session {
         }
     }
 
-    /// The connection took queue events out of its inbox.
+    /// The connection took queue events out of its port.
     pub fn events_drained(&self) {
         self.port.drained();
     }

@@ -28,7 +28,7 @@ use crate::message::Message;
 use crate::queue::{ConnEvent, DeliveryPort, QueueHandle};
 use crate::stats::{ConnectionStats, Registered};
 use crate::vhost::{BindingChange, VHost};
-use channel::{by_queue, ChannelState};
+use channel::{by_queue, OpenChannel};
 use route_cache::RouteCache;
 
 pub struct Session {
@@ -38,7 +38,7 @@ pub struct Session {
     user: String,
     capabilities: ClientCapabilities,
     port: Arc<DeliveryPort>,
-    channels: FxHashMap<u16, ChannelState>,
+    channels: FxHashMap<u16, OpenChannel>,
     /// Reused on every publish so that routing allocates nothing.
     scratch: Vec<Destination>,
     routed: Vec<Arc<QueueHandle>>,
@@ -91,11 +91,10 @@ impl Session {
     pub fn channel_opened(&mut self, channel: u16) {
         let mark = Arc::new(DurableMark::new(self.bell.clone()));
         let stats = self.vhost.stats.add_channel(self.conn, channel);
-        self.channels
-            .insert(channel, ChannelState::new(mark, stats));
+        self.channels.insert(channel, OpenChannel::new(mark, stats));
     }
 
-    fn channel(&mut self, channel: u16) -> Result<&mut ChannelState, AmqpError> {
+    fn channel(&mut self, channel: u16) -> Result<&mut OpenChannel, AmqpError> {
         self.channels
             .get_mut(&channel)
             .ok_or_else(|| AmqpError::new(ReplyCode::ChannelError, "expected 'channel.open'"))
@@ -230,7 +229,7 @@ impl Session {
     }
 
     /// The connection is gone: every channel closes, its exclusive queues
-    /// go, and deliveries that never left its inbox go back to their queues.
+    /// go, and deliveries that never left its port go back to their queues.
     pub async fn connection_closed(&mut self) {
         let channels: Vec<u16> = self.channels.keys().copied().collect();
         for ch in channels {

@@ -10,7 +10,6 @@ use lapin::options::*;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -56,14 +55,6 @@ fn listening_port(log: &str) -> Option<u16> {
         .take_while(char::is_ascii_digit)
         .collect();
     digits.parse().ok()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The broker command on `dir`, with tiny segments so that rotation and
@@ -171,7 +162,7 @@ impl Drop for Warren {
 
 /// Runs the broker on `dir` expecting it to refuse to start; its stderr.
 pub fn refused_start(dir: &Path, args: &[&str]) -> String {
-    let out = command(dir, free_port()).args(args).output().unwrap();
+    let out = command(dir, 0).args(args).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!out.status.success(), "warren started: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -179,7 +170,8 @@ pub fn refused_start(dir: &Path, args: &[&str]) -> String {
 }
 
 pub fn data_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("warren-durability-{name}-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("warren-server-test-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }

@@ -40,15 +40,7 @@ async fn main() {
                 .await
                 .map_err(err)?;
             let ch = c.create_channel().await.map_err(err)?;
-            declare(
-                &ch,
-                "",
-                QueueDeclareOptions {
-                    exclusive: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
+            exclusive_queue(&ch, "").await?;
             c.close(200, "bye").await.map_err(err)
         })
         .await;
@@ -88,15 +80,7 @@ async fn main() {
                 },
             )
             .await?;
-            declare(
-                &ch,
-                "q.exclusive",
-                QueueDeclareOptions {
-                    exclusive: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
+            exclusive_queue(&ch, "q.exclusive").await?;
             declare(
                 &ch,
                 "q.autodelete",
@@ -115,15 +99,7 @@ async fn main() {
 
     report
         .check("route direct", || async {
-            let q = declare(
-                &ch,
-                "",
-                QueueDeclareOptions {
-                    exclusive: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
+            let q = exclusive_queue(&ch, "").await?;
             ch.queue_bind(
                 &q,
                 "x.direct",
@@ -142,24 +118,8 @@ async fn main() {
 
     report
         .check("route fanout", || async {
-            let a = declare(
-                &ch,
-                "",
-                QueueDeclareOptions {
-                    exclusive: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
-            let b = declare(
-                &ch,
-                "",
-                QueueDeclareOptions {
-                    exclusive: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
+            let a = exclusive_queue(&ch, "").await?;
+            let b = exclusive_queue(&ch, "").await?;
             for q in [&a, &b] {
                 ch.queue_bind(q, "x.fanout", "", QueueBindOptions::default(), no_args())
                     .await
@@ -173,24 +133,8 @@ async fn main() {
 
     report
         .check("route topic", || async {
-            let star = declare(
-                &ch,
-                "",
-                QueueDeclareOptions {
-                    exclusive: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
-            let hash = declare(
-                &ch,
-                "",
-                QueueDeclareOptions {
-                    exclusive: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
+            let star = exclusive_queue(&ch, "").await?;
+            let hash = exclusive_queue(&ch, "").await?;
             ch.queue_bind(
                 &star,
                 "x.topic",
@@ -228,24 +172,8 @@ async fn main() {
 
     report
         .check("route headers", || async {
-            let all = declare(
-                &ch,
-                "",
-                QueueDeclareOptions {
-                    exclusive: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
-            let any = declare(
-                &ch,
-                "",
-                QueueDeclareOptions {
-                    exclusive: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
+            let all = exclusive_queue(&ch, "").await?;
+            let any = exclusive_queue(&ch, "").await?;
             let mut args = FieldTable::default();
             args.insert("format".into(), AMQPValue::LongString("pdf".into()));
             args.insert("type".into(), AMQPValue::LongString("report".into()));
@@ -307,15 +235,7 @@ async fn main() {
             )
             .await
             .map_err(err)?;
-            let q = declare(
-                &ch,
-                "",
-                QueueDeclareOptions {
-                    exclusive: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
+            let q = exclusive_queue(&ch, "").await?;
             ch.queue_bind(&q, "x.e2", "", QueueBindOptions::default(), no_args())
                 .await
                 .map_err(err)?;
@@ -340,15 +260,7 @@ async fn main() {
 
     report
         .check("queue unbind", || async {
-            let q = declare(
-                &ch,
-                "",
-                QueueDeclareOptions {
-                    exclusive: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
+            let q = exclusive_queue(&ch, "").await?;
             ch.queue_bind(&q, "x.direct", "k", QueueBindOptions::default(), no_args())
                 .await
                 .map_err(err)?;
@@ -363,15 +275,7 @@ async fn main() {
 
     report
         .check("properties and headers round trip", || async {
-            let q = declare(
-                &ch,
-                "",
-                QueueDeclareOptions {
-                    exclusive: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
+            let q = exclusive_queue(&ch, "").await?;
             let props = BasicProperties::default()
                 .with_content_type(ShortString::from("application/octet-stream"))
                 .with_content_encoding("identity".into())
@@ -404,15 +308,7 @@ async fn main() {
     report
         .check("prefetch honoured", || async {
             let pc = conn.create_channel().await.map_err(err)?;
-            let q = declare(
-                &pc,
-                "",
-                QueueDeclareOptions {
-                    exclusive: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
+            let q = exclusive_queue(&pc, "").await?;
             for i in 0..10 {
                 pc.basic_publish(
                     "",
@@ -453,15 +349,7 @@ async fn main() {
 
     report
         .check("basic.get", || async {
-            let q = declare(
-                &ch,
-                "",
-                QueueDeclareOptions {
-                    exclusive: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
+            let q = exclusive_queue(&ch, "").await?;
             for body in ["first", "second"] {
                 publish(&ch, "", &q, body.as_bytes(), BasicProperties::default()).await?;
             }
@@ -479,15 +367,7 @@ async fn main() {
 
     report
         .check("basic.get empty", || async {
-            let q = declare(
-                &ch,
-                "",
-                QueueDeclareOptions {
-                    exclusive: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
+            let q = exclusive_queue(&ch, "").await?;
             let got = ch
                 .basic_get(&q, BasicGetOptions::default())
                 .await
@@ -499,15 +379,7 @@ async fn main() {
     for (name, nack) in [("reject requeue", false), ("nack requeue", true)] {
         report
             .check(name, || async {
-                let q = declare(
-                    &ch,
-                    "",
-                    QueueDeclareOptions {
-                        exclusive: true,
-                        ..Default::default()
-                    },
-                )
-                .await?;
+                let q = exclusive_queue(&ch, "").await?;
                 publish(&ch, "", &q, b"again", BasicProperties::default()).await?;
                 let got = ch
                     .basic_get(&q, BasicGetOptions::default())
@@ -543,15 +415,7 @@ async fn main() {
 
     report
         .check("publisher confirms", || async {
-            let q = declare(
-                &ch,
-                "",
-                QueueDeclareOptions {
-                    exclusive: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
+            let q = exclusive_queue(&ch, "").await?;
             let mut confirms = Vec::new();
             for _ in 0..100 {
                 confirms.push(
@@ -603,15 +467,7 @@ async fn main() {
     report
         .check("tx commit", || async {
             let tx = conn.create_channel().await.map_err(err)?;
-            let q = declare(
-                &tx,
-                "",
-                QueueDeclareOptions {
-                    exclusive: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
+            let q = exclusive_queue(&tx, "").await?;
             tx.tx_select().await.map_err(err)?;
             tx.basic_publish(
                 "",
@@ -622,31 +478,9 @@ async fn main() {
             )
             .await
             .map_err(err)?;
-            let before = tx
-                .queue_declare(
-                    &q,
-                    QueueDeclareOptions {
-                        passive: true,
-                        ..Default::default()
-                    },
-                    no_args(),
-                )
-                .await
-                .map_err(err)?
-                .message_count();
+            let before = message_count(&tx, &q).await?;
             tx.tx_commit().await.map_err(err)?;
-            let after = tx
-                .queue_declare(
-                    &q,
-                    QueueDeclareOptions {
-                        passive: true,
-                        ..Default::default()
-                    },
-                    no_args(),
-                )
-                .await
-                .map_err(err)?
-                .message_count();
+            let after = message_count(&tx, &q).await?;
             ensure(before == 0 && after == 1, || {
                 format!("{before} before commit, {after} after")
             })
@@ -656,15 +490,7 @@ async fn main() {
     report
         .check("tx rollback", || async {
             let tx = conn.create_channel().await.map_err(err)?;
-            let q = declare(
-                &tx,
-                "",
-                QueueDeclareOptions {
-                    exclusive: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
+            let q = exclusive_queue(&tx, "").await?;
             tx.tx_select().await.map_err(err)?;
             tx.basic_publish(
                 "",
@@ -676,33 +502,14 @@ async fn main() {
             .await
             .map_err(err)?;
             tx.tx_rollback().await.map_err(err)?;
-            let n = tx
-                .queue_declare(
-                    &q,
-                    QueueDeclareOptions {
-                        passive: true,
-                        ..Default::default()
-                    },
-                    no_args(),
-                )
-                .await
-                .map_err(err)?
-                .message_count();
+            let n = message_count(&tx, &q).await?;
             ensure(n == 0, || format!("{n} messages after rollback"))
         })
         .await;
 
     report
         .check("purge", || async {
-            let q = declare(
-                &ch,
-                "",
-                QueueDeclareOptions {
-                    exclusive: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
+            let q = exclusive_queue(&ch, "").await?;
             for _ in 0..5 {
                 publish(&ch, "", &q, b"p", BasicProperties::default()).await?;
             }
@@ -839,15 +646,7 @@ async fn main() {
 
     report
         .check("5 MiB message", || async {
-            let q = declare(
-                &ch,
-                "",
-                QueueDeclareOptions {
-                    exclusive: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
+            let q = exclusive_queue(&ch, "").await?;
             let body: Vec<u8> = (0..5 * 1024 * 1024).map(|i| (i % 253) as u8).collect();
             publish(&ch, "", &q, &body, BasicProperties::default()).await?;
             let got = ch
@@ -886,15 +685,7 @@ async fn main() {
     report
         .check("round-robin consumers", || async {
             let rc = conn.create_channel().await.map_err(err)?;
-            let q = declare(
-                &rc,
-                "",
-                QueueDeclareOptions {
-                    exclusive: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
+            let q = exclusive_queue(&rc, "").await?;
             let mut consumers = Vec::new();
             for i in 0..4 {
                 consumers.push(

@@ -16,7 +16,7 @@ pub(super) struct Consumer {
 
 impl QueueState {
     /// Hands ready messages to consumers with room, round-robin. A consumer
-    /// without prefetch room, or whose connection's inbox is full, is skipped.
+    /// without prefetch room, or whose connection's port is full, is skipped.
     pub(super) fn deliver(&mut self) {
         if self.consumers.is_empty() || self.ready_count() == 0 {
             return;
