@@ -18,6 +18,7 @@ mod memory;
 mod message;
 mod names;
 mod queue;
+mod safekeeping;
 mod session;
 mod stats;
 mod storage;

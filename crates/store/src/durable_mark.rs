@@ -1,5 +1,6 @@
-//! How far a publisher's records are durable: the writer thread raises it,
-//! the connection that published reads it to send its confirms.
+//! How far a publisher's records are durable: the writer thread (or another
+//! keeper) raises it, the connection that published reads it to send its
+//! confirms.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -34,7 +35,9 @@ impl DurableMark {
         self.failed.load(Ordering::Acquire)
     }
 
-    pub(crate) fn advance(&self, seq: u64, ok: bool) {
+    /// Raised by whoever keeps the records (the store's writer; any other
+    /// keeper of a broker's queue kind): up to `seq`, safe or failed.
+    pub fn advance(&self, seq: u64, ok: bool) {
         let counter = if ok { &self.synced } else { &self.failed };
         counter.fetch_max(seq, Ordering::AcqRel);
         self.bell.notify_one();

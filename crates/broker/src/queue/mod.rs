@@ -17,6 +17,7 @@ use crate::args::{QueueArgs, QueueType};
 use crate::ids::ConnectionId;
 use crate::memory::MemoryMonitor;
 use crate::message::Message;
+use crate::safekeeping::Keeper;
 use crate::stats::{QueueStats, Registered};
 use bytes::Bytes;
 use warren_store::MessageStore;
@@ -151,6 +152,8 @@ pub struct QueueHandle {
     /// The connection of an exclusive queue.
     pub owner: Option<ConnectionId>,
     pub args: QueueArgs,
+    /// Who makes its persistent messages safe (none: kept in memory only).
+    keeper: Option<Keeper>,
     tx: mpsc::Sender<Command>,
     /// Rung when a consumer may have room again.
     wake: Arc<Notify>,
@@ -193,6 +196,7 @@ impl QueueHandle {
             auto_delete,
             owner,
             args,
+            keeper: persistence.as_ref().map(|_| Keeper::Store),
             tx,
             wake: Arc::new(Notify::new()),
             memory: memory.clone(),
@@ -205,6 +209,12 @@ impl QueueHandle {
     /// Durable and not exclusive: its messages and definition are stored.
     pub fn is_persistent(&self) -> bool {
         self.durable && self.owner.is_none()
+    }
+
+    /// Who makes this queue's persistent messages safe before they are
+    /// confirmed.
+    pub fn keeper(&self) -> Option<Keeper> {
+        self.keeper
     }
 
     /// Wakes the queue to try its consumers again.

@@ -13,8 +13,8 @@ use crate::exchange::Exchange;
 use crate::memory::MemoryMonitor;
 use crate::message::Message;
 use crate::queue::{ChannelLimit, QueueHandle};
+use crate::safekeeping::{Awaited, Marks};
 use crate::stats::{ChannelCounts, ChannelStats, Registered};
-use warren_store::DurableMark;
 
 /// A delivery (or get-ok) that awaits acknowledgement.
 #[derive(Clone)]
@@ -88,11 +88,10 @@ pub struct OpenChannel {
     pub confirm: Option<u64>,
     /// The last sequence number acknowledged to the client.
     pub confirmed: u64,
-    /// Confirm sequence numbers of publishes waiting for the store, in
-    /// order; `true` when the store refused it (to be nacked).
-    pub pending: VecDeque<(u64, bool)>,
-    /// How far the store has synced this channel's publishes.
-    pub mark: Arc<DurableMark>,
+    /// Publishes waiting for their keepers before their confirm, in order.
+    pub awaited: VecDeque<Awaited>,
+    /// How far each keeper has made this channel's publishes safe.
+    pub marks: Marks,
     pub tx: Option<Transaction>,
     /// The queue an empty queue name stands for.
     pub last_queue: Option<ShortString>,
@@ -102,12 +101,12 @@ pub struct OpenChannel {
 }
 
 impl OpenChannel {
-    pub fn new(mark: Arc<DurableMark>, stats: Registered<ChannelStats>) -> Self {
+    pub fn new(marks: Marks, stats: Registered<ChannelStats>) -> Self {
         OpenChannel {
             counts: ChannelCounts::default(),
             stats,
-            pending: VecDeque::new(),
-            mark,
+            awaited: VecDeque::new(),
+            marks,
             next_tag: 0,
             unacked: VecDeque::new(),
             consumers: FxHashMap::default(),

@@ -1,11 +1,12 @@
 //! Publisher confirms: confirm.select, and the basic.ack / basic.nack sent
-//! once each publish is safe (at once in memory; once the store has synced
-//! it when persistent).
+//! once each publish is safe: at once in memory, once every keeper that
+//! took it has it when persistent (see `safekeeping.rs`).
 
 use warren_codec::*;
 use warren_protocol::AmqpError;
 
 use super::{Outbox, Session};
+use crate::safekeeping::Safety;
 
 impl Session {
     pub(super) fn confirm_select(
@@ -35,28 +36,30 @@ impl Session {
         for (&ch, state) in self.channels.iter_mut() {
             state.report();
             let Some(seq) = state.confirm else { continue };
-            let (synced, failed) = (state.mark.synced(), state.mark.failed());
-            // Stored publishes wait for the store; a failed one is nacked,
+            // Publishes wait for their keepers; a failed one is nacked,
             // after acknowledging everything before it, so that no tag is
             // settled twice.
-            while let Some(&(pending, refused)) = state.pending.front() {
-                if !refused && pending <= synced {
-                    state.pending.pop_front();
-                } else if refused || pending <= failed {
-                    state.pending.pop_front();
-                    ack_up_to(ch, &mut state.confirmed, pending - 1, out);
-                    let nack = BasicNack {
-                        delivery_tag: pending,
-                        multiple: false,
-                        requeue: false,
-                    };
-                    out.send_method(ch, nack.into());
-                    state.confirmed = pending;
-                } else {
-                    break;
+            while let Some(&awaited) = state.awaited.front() {
+                match awaited.safety(&state.marks) {
+                    Safety::Safe => {
+                        state.awaited.pop_front();
+                    }
+                    Safety::Failed => {
+                        state.awaited.pop_front();
+                        let seq = awaited.seq;
+                        ack_up_to(ch, &mut state.confirmed, seq - 1, out);
+                        let nack = BasicNack {
+                            delivery_tag: seq,
+                            multiple: false,
+                            requeue: false,
+                        };
+                        out.send_method(ch, nack.into());
+                        state.confirmed = seq;
+                    }
+                    Safety::Waiting => break,
                 }
             }
-            let upto = state.pending.front().map_or(seq, |&(first, _)| first - 1);
+            let upto = state.awaited.front().map_or(seq, |a| a.seq - 1);
             ack_up_to(ch, &mut state.confirmed, upto, out);
         }
     }

@@ -26,6 +26,7 @@ use crate::exchange::Destination;
 use crate::ids::ConnectionId;
 use crate::message::Message;
 use crate::queue::{ConnEvent, DeliveryPort, QueueHandle};
+use crate::safekeeping::Marks;
 use crate::stats::{ConnectionStats, Registered};
 use crate::vhost::{BindingChange, VHost};
 use channel::{by_queue, OpenChannel};
@@ -89,9 +90,12 @@ impl Session {
     }
 
     pub fn channel_opened(&mut self, channel: u16) {
-        let mark = Arc::new(DurableMark::new(self.bell.clone()));
+        let marks = Marks {
+            store: Arc::new(DurableMark::new(self.bell.clone())),
+        };
         let stats = self.vhost.stats.add_channel(self.conn, channel);
-        self.channels.insert(channel, OpenChannel::new(mark, stats));
+        self.channels
+            .insert(channel, OpenChannel::new(marks, stats));
     }
 
     fn channel(&mut self, channel: u16) -> Result<&mut OpenChannel, AmqpError> {

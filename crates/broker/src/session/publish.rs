@@ -14,15 +14,16 @@ use crate::errors;
 use crate::exchange::Exchange;
 use crate::message::Message;
 use crate::queue::QueueHandle;
+use crate::safekeeping::{Awaited, Keeper, Keepers};
 use crate::storage::bytes;
 
 /// Where a routed message went.
 pub(super) enum Enqueued {
     /// Only memory: confirmable at once.
     InMemory,
-    /// Written to the store too: confirmable once synced.
-    Stored,
-    /// The store refused it (it failed): nobody got it.
+    /// Taken by keepers too: confirmable once each has made it safe.
+    Kept(Keepers),
+    /// A keeper refused it (it failed): nobody got it.
     Refused,
 }
 
@@ -112,7 +113,7 @@ impl Session {
             *seq += 1;
             *seq
         });
-        let mark = confirm.map(|seq| (state.mark.clone(), seq));
+        let mark = confirm.map(|seq| (state.marks.store.clone(), seq));
         let outcome = self
             .route_and_enqueue(
                 ch,
@@ -130,16 +131,17 @@ impl Session {
             let state = self.channel(ch)?;
             match outcome {
                 Enqueued::InMemory => {}
-                Enqueued::Stored => state.pending.push_back((seq, false)),
-                Enqueued::Refused => state.pending.push_back((seq, true)),
+                Enqueued::Kept(keepers) => state.awaited.push_back(Awaited::on(seq, keepers)),
+                Enqueued::Refused => state.awaited.push_back(Awaited::refused(seq)),
             }
         }
         Ok(())
     }
 
     /// Routes a message and hands it to its queues. A persistent message
-    /// routed to durable queues is first written to the store (`mark` learns
-    /// when it is on disk); if the store refuses it, no queue gets it.
+    /// routed to queues whose keeper is the store is first written to it,
+    /// once for all of them (`mark` learns when it is on disk); if the store
+    /// refuses it, no queue gets it.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn route_and_enqueue(
         &mut self,
@@ -169,7 +171,7 @@ impl Session {
         if let (true, Some(storage)) = (persistent, &self.vhost.storage) {
             let durable: Vec<_> = routed
                 .iter()
-                .filter(|q| q.is_persistent())
+                .filter(|q| q.keeper() == Some(Keeper::Store))
                 .map(|q| q.name.to_bytes())
                 .collect();
             if !durable.is_empty() {
@@ -185,7 +187,7 @@ impl Session {
                 };
                 if storage.messages.publish(record, mark).await {
                     message.stored = Some(id);
-                    outcome = Enqueued::Stored;
+                    outcome = Enqueued::Kept(Keepers::default().with(Keeper::Store));
                 } else {
                     routed.clear();
                     self.routed = routed;
@@ -196,7 +198,7 @@ impl Session {
         let mut delivered = false;
         for queue in routed.iter() {
             let mut copy = message.clone();
-            if !queue.is_persistent() {
+            if queue.keeper() != Some(Keeper::Store) {
                 copy.stored = None;
             }
             delivered |= self.enqueue(queue, copy).await;

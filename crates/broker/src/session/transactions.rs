@@ -45,7 +45,7 @@ impl Session {
                 .await;
             match outcome {
                 Enqueued::InMemory => {}
-                Enqueued::Stored => stored = true,
+                Enqueued::Kept(_) => stored = true,
                 Enqueued::Refused => {
                     return Err(AmqpError::new(
                         ReplyCode::InternalError,
