@@ -48,14 +48,14 @@ impl PublisherFlow {
         }
     }
 
-    /// A publish goes on, or, under the alarm, is held (`None`): the
-    /// publisher is then blocked.
-    pub fn admit(&mut self, publish: Publish) -> Option<Publish> {
-        if self.memory.is_over() {
-            self.held = Some(publish);
-            return None;
-        }
-        Some(publish)
+    /// Whether the alarm holds publishes now (then [`hold`](Self::hold)
+    /// the one at hand and block the publisher).
+    pub fn must_hold(&self) -> bool {
+        self.memory.is_over()
+    }
+
+    pub fn hold(&mut self, publish: Publish) {
+        self.held = Some(publish);
     }
 
     pub fn is_holding(&self) -> bool {

@@ -1,5 +1,6 @@
-//! What the state machine's events do: open the broker session, carry out
-//! methods and publishes through it, and log channel and connection errors.
+//! What the state machine's less frequent events do: open the broker
+//! session, open and close channels, log channel and connection errors.
+//! (Methods and publishes are carried out in the read loop.)
 
 use bytes::Bytes;
 use tracing::{info, warn};
@@ -71,29 +72,8 @@ impl Handler {
                     session.channel_opened(channel);
                 }
             }
-            Event::Method { channel, method } => {
-                let Some(session) = &mut self.session else {
-                    return;
-                };
-                let result = session
-                    .handle_method(channel, method, &mut ConnOutbox { conn, now })
-                    .await;
-                if let Err(error) = result {
-                    conn.channel_error(channel, error, now);
-                }
-            }
-            Event::Publish(publish) => {
-                let Some(session) = &mut self.session else {
-                    return;
-                };
-                let channel = publish.channel;
-                let result = session
-                    .publish(publish, &mut ConnOutbox { conn, now })
-                    .await;
-                if let Err(error) = result {
-                    conn.channel_error(channel, error, now);
-                }
-            }
+            // The read loop carries these out itself (see `Handler::run`).
+            Event::Method { .. } | Event::Publish(_) => {}
             Event::ChannelClosed { channel, error } => {
                 if let Some(error) = error {
                     warn!(%peer, user = self.user, channel, code = error.code.code(), "channel error: {}", Escaped(error.reply_text().as_bytes()));

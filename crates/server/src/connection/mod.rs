@@ -97,9 +97,60 @@ impl Handler {
         mut shutdown: watch::Receiver<bool>,
         writer_task: tokio::task::JoinHandle<()>,
     ) {
+        let mut resumed = None;
         loop {
             let now = std::time::Instant::now();
-            self.handle_input(now).await;
+            // The events in the input read so far, until the input is used
+            // up or the memory alarm holds a publish. (In this loop, not a
+            // method of its own: one more async layer would copy each
+            // event's future once more.)
+            while !self.flow.is_holding() {
+                // A publish the alarm held comes first once it is released.
+                let next = match resumed.take() {
+                    Some(publish) => Some(Event::Publish(publish)),
+                    None => self.conn.next_event(&mut self.input, now),
+                };
+                let Some(event) = next else {
+                    break;
+                };
+                match event {
+                    // Tested before the publish moves anywhere: it is large.
+                    Event::Publish(publish) if self.session.is_some() && self.flow.must_hold() => {
+                        self.flow.hold(publish);
+                        self.blocked(now);
+                    }
+                    // Publishes and methods, the frequent events, are
+                    // carried out here: through `handle_event` each would
+                    // copy its future once more.
+                    Event::Publish(publish) => {
+                        let Some(session) = &mut self.session else {
+                            continue;
+                        };
+                        let channel = publish.channel;
+                        let mut out = ConnOutbox {
+                            conn: &mut self.conn,
+                            now,
+                        };
+                        if let Err(error) = session.publish(publish, &mut out).await {
+                            self.conn.channel_error(channel, error, now);
+                        }
+                    }
+                    Event::Method { channel, method } => {
+                        let Some(session) = &mut self.session else {
+                            continue;
+                        };
+                        let mut out = ConnOutbox {
+                            conn: &mut self.conn,
+                            now,
+                        };
+                        if let Err(error) = session.handle_method(channel, method, &mut out).await {
+                            self.conn.channel_error(channel, error, now);
+                        }
+                    }
+                    event => self.handle_event(event, now).await,
+                }
+            }
+            self.count_partial_bodies(now);
             if let Some(session) = &mut self.session {
                 session.flush_publishes().await;
                 session.flush_confirms(&mut ConnOutbox {
@@ -138,7 +189,8 @@ impl Handler {
                     self.take_deliveries().await;
                 },
                 _ = self.flow.wait_below(), if blocked => {
-                    self.resume().await;
+                    self.conn.unblock(std::time::Instant::now());
+                    resumed = self.flow.resume();
                 },
                 _ = ring(bell.as_deref()) => {}
                 _ = sleep_until(deadline) => {
@@ -157,27 +209,8 @@ impl Handler {
         self.finish(reader, writer_task).await;
     }
 
-    /// Carries out the events in the input read so far, until the input is
-    /// used up or the memory alarm holds a publish.
-    async fn handle_input(&mut self, now: std::time::Instant) {
-        while !self.flow.is_holding() {
-            let Some(event) = self.conn.next_event(&mut self.input, now) else {
-                break;
-            };
-            let event = match event {
-                Event::Publish(publish) if self.session.is_some() => {
-                    match self.flow.admit(publish) {
-                        Some(publish) => Event::Publish(publish),
-                        None => {
-                            self.blocked(now);
-                            continue;
-                        }
-                    }
-                }
-                event => event,
-            };
-            self.handle_event(event, now).await;
-        }
+    /// Bodies still arriving count against the watermark, and are bounded.
+    fn count_partial_bodies(&mut self, now: std::time::Instant) {
         let partial = self.conn.partial_body_bytes() as usize;
         match self.flow.partial_bodies(partial) {
             FlowChange::None => {}
@@ -193,15 +226,6 @@ impl Handler {
     fn blocked(&mut self, now: std::time::Instant) {
         warn!(peer = %self.peer, user = self.user, used = self.shared.broker.memory.used(), "memory alarm: publisher blocked");
         self.conn.block("low on memory", now);
-    }
-
-    /// The alarm cleared: unblocked, and the held publish carried out.
-    async fn resume(&mut self) {
-        let now = std::time::Instant::now();
-        self.conn.unblock(now);
-        if let Some(publish) = self.flow.resume() {
-            self.handle_event(Event::Publish(publish), now).await;
-        }
     }
 
     async fn take_deliveries(&mut self) {

@@ -257,6 +257,33 @@ pub struct Raw {
 }
 
 impl Raw {
+    /// Starts a login as `user`; what the broker answers start-ok with
+    /// (connection.tune if it took the login, a close if not).
+    pub fn login(port: u16, user: &str, password: &str) -> (Raw, Option<(u16, Method)>) {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut c = Raw {
+            stream,
+            buf: BytesMut::new(),
+            decoder: FrameDecoder::new(0),
+        };
+        c.stream.write_all(&PROTOCOL_HEADER).unwrap();
+        c.method();
+        c.send(
+            0,
+            ConnectionStartOk {
+                client_properties: warren_codec::FieldTable::new(),
+                mechanism: ShortString::from_static("PLAIN"),
+                response: LongString::from(format!("\0{user}\0{password}").into_bytes()),
+                locale: ShortString::from_static("en_US"),
+            },
+        );
+        let answer = c.method();
+        (c, answer)
+    }
+
     pub fn open(port: u16, channels: u16) -> Raw {
         let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
         stream
