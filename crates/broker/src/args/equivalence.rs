@@ -101,15 +101,12 @@ pub fn check_queue(what: &str, received: QueueShape, current: QueueShape) -> Res
             Some(FieldValue::LongString(s)) if key == "x-queue-type" && s == "classic" => None,
             other => other,
         };
-        let (r, c) = (normalise(received.get(key)), normalise(current.get(key)));
-        if r != c {
-            return Err(errors::inequivalent(
-                key,
-                what,
-                errors::show(r.as_ref()),
-                errors::show(c.as_ref()),
-            ));
-        }
+        same(
+            what,
+            key,
+            normalise(received.get(key)),
+            normalise(current.get(key)),
+        )?;
     }
     Ok(())
 }
@@ -122,15 +119,24 @@ fn compare(
     keys: &[&str],
 ) -> Result<(), AmqpError> {
     for key in keys {
-        let (r, c) = (received.get(key), current.get(key));
-        if r != c {
-            return Err(errors::inequivalent(
-                key,
-                what,
-                errors::show(r.as_ref()),
-                errors::show(c.as_ref()),
-            ));
-        }
+        same(what, key, received.get(key), current.get(key))?;
     }
     Ok(())
+}
+
+fn same(
+    what: &str,
+    key: &str,
+    received: Option<FieldValue>,
+    current: Option<FieldValue>,
+) -> Result<(), AmqpError> {
+    if received == current {
+        return Ok(());
+    }
+    Err(errors::inequivalent(
+        key,
+        what,
+        errors::show(received.as_ref()),
+        errors::show(current.as_ref()),
+    ))
 }

@@ -260,6 +260,15 @@ impl Raw {
     /// Starts a login as `user`; what the broker answers start-ok with
     /// (connection.tune if it took the login, a close if not).
     pub fn login(port: u16, user: &str, password: &str) -> (Raw, Option<(u16, Method)>) {
+        Self::start(port, warren_codec::FieldTable::new(), user, password)
+    }
+
+    fn start(
+        port: u16,
+        client_properties: warren_codec::FieldTable,
+        user: &str,
+        password: &str,
+    ) -> (Raw, Option<(u16, Method)>) {
         let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
@@ -274,7 +283,7 @@ impl Raw {
         c.send(
             0,
             ConnectionStartOk {
-                client_properties: warren_codec::FieldTable::new(),
+                client_properties,
                 mechanism: ShortString::from_static("PLAIN"),
                 response: LongString::from(format!("\0{user}\0{password}").into_bytes()),
                 locale: ShortString::from_static("en_US"),
@@ -285,31 +294,14 @@ impl Raw {
     }
 
     pub fn open(port: u16, channels: u16) -> Raw {
-        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut c = Raw {
-            stream,
-            buf: BytesMut::new(),
-            decoder: FrameDecoder::new(0),
-        };
-        c.stream.write_all(&PROTOCOL_HEADER).unwrap();
-        c.method();
         let caps =
             warren_codec::FieldTable::new().with("connection.blocked", FieldValue::Bool(true));
-        c.send(
-            0,
-            ConnectionStartOk {
-                client_properties: warren_codec::FieldTable::new()
-                    .with("capabilities", FieldValue::Table(caps)),
-                mechanism: ShortString::from_static("PLAIN"),
-                response: LongString::from("\0guest\0guest"),
-                locale: ShortString::from_static("en_US"),
-            },
-        );
-        let Some((0, Method::ConnectionTune(tune))) = c.method() else {
-            panic!("no tune")
+        let properties =
+            warren_codec::FieldTable::new().with("capabilities", FieldValue::Table(caps));
+        let (mut c, answer) = Self::start(port, properties, "guest", "guest");
+        let tune = match answer {
+            Some((0, Method::ConnectionTune(tune))) => tune,
+            other => panic!("no tune: {other:?}"),
         };
         c.send(
             0,
