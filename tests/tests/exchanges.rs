@@ -511,3 +511,76 @@ async fn unbinding_stops_routing() {
     publish(&ch, "amq.direct", "k", b"2", None).await;
     assert_eq!(drain(&ch, &q).await, ["1"]);
 }
+
+#[tokio::test]
+async fn unbinding_what_is_missing_answers_unbind_ok() {
+    // RabbitMQ 3.10: no queue, no exchange or no binding is not an error
+    // for queue.unbind and exchange.unbind (teardowns rely on it).
+    let server = TestServer::start().await;
+    let (_c, ch) = server.channel().await;
+    let q = queue(&ch).await;
+    let none = FieldTable::default;
+    ch.queue_unbind(&q, "amq.direct", "never-bound", none())
+        .await
+        .unwrap();
+    ch.queue_unbind("no-such-queue", "amq.direct", "k", none())
+        .await
+        .unwrap();
+    ch.queue_unbind(&q, "no-such-exchange", "k", none())
+        .await
+        .unwrap();
+    ch.exchange_unbind(
+        "no-such-exchange",
+        "amq.fanout",
+        "",
+        ExchangeUnbindOptions::default(),
+        none(),
+    )
+    .await
+    .unwrap();
+    ch.exchange_unbind(
+        "amq.topic",
+        "no-such-exchange",
+        "",
+        ExchangeUnbindOptions::default(),
+        none(),
+    )
+    .await
+    .unwrap();
+    // The channel is still open, and binding to what is missing still fails.
+    let e = ch
+        .queue_bind(
+            &q,
+            "no-such-exchange",
+            "k",
+            QueueBindOptions::default(),
+            none(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(reply_code(&e), 404);
+}
+
+#[tokio::test]
+async fn an_empty_queue_name_and_routing_key_bind_by_the_queues_name() {
+    // The spec's default: queue.bind with both empty means the channel's
+    // last declared queue, bound with its own name as the routing key.
+    let server = TestServer::start().await;
+    let (_c, ch) = server.channel().await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let q = queue(&ch).await;
+    ch.queue_bind(
+        "",
+        "amq.direct",
+        "",
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    publish(&ch, "amq.direct", &q, b"by-name", None).await;
+    publish(&ch, "amq.direct", "", b"empty-key", None).await;
+    assert_eq!(drain(&ch, &q).await, ["by-name"]);
+}

@@ -104,7 +104,7 @@ async fn unknown_method_is_540() {
 }
 
 #[tokio::test]
-async fn frame_max_below_8192_is_530() {
+async fn frame_max_below_4096_is_530() {
     let server = TestServer::start().await;
     let mut c = RawClient::connect(server.addr).await;
     c.send_bytes(&PROTOCOL_HEADER).await;
@@ -124,7 +124,7 @@ async fn frame_max_below_8192_is_530() {
         0,
         ConnectionTuneOk {
             channel_max: 2047,
-            frame_max: 4096,
+            frame_max: 4095,
             heartbeat: 0,
         },
     )
@@ -133,7 +133,48 @@ async fn frame_max_below_8192_is_530() {
     assert_eq!(code, 530);
     assert_eq!(
         text,
-        "NOT_ALLOWED - negotiated frame_max = 4096 is lower than the minimum allowed value (8192)"
+        "NOT_ALLOWED - negotiated frame_max = 4095 is lower than the minimum allowed value (4096)"
+    );
+}
+
+#[tokio::test]
+async fn a_client_at_the_spec_minimum_frame_max_works() {
+    use lapin::options::*;
+    let server = TestServer::start().await;
+    let conn = warren_tests::connect(&format!("{}?frame_max=4096", server.uri()))
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    ch.queue_declare(
+        "small-frames",
+        QueueDeclareOptions::default(),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let body = vec![7u8; 10_000];
+    ch.basic_publish(
+        "",
+        "small-frames",
+        BasicPublishOptions::default(),
+        &body,
+        lapin::BasicProperties::default(),
+    )
+    .await
+    .unwrap();
+    let got = loop {
+        if let Some(got) = ch
+            .basic_get("small-frames", BasicGetOptions { no_ack: true })
+            .await
+            .unwrap()
+        {
+            break got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(
+        got.delivery.data, body,
+        "a body split into 4 KiB frames both ways"
     );
 }
 

@@ -166,10 +166,10 @@ impl Config {
         let bad =
             |key: &str, why: String| Err(ConfigError(format!("invalid value for `{key}`: {why}")));
         let l = &self.limits;
-        if l.frame_max != 0 && l.frame_max < 8192 {
+        if l.frame_max != 0 && l.frame_max < 4096 {
             return bad(
                 "limits.frame_max",
-                format!("{} is below the minimum 8192", l.frame_max),
+                format!("{} is below the minimum 4096", l.frame_max),
             );
         }
         if l.frame_max == 0 {

@@ -80,6 +80,12 @@ impl Session {
         routing_key: ShortString,
         arguments: FieldTable,
     ) -> Result<(), AmqpError> {
+        // The spec: with the queue name empty too, an empty routing key
+        // is the (last declared) queue's name.
+        let routing_key = match queue.is_empty() && routing_key.is_empty() {
+            true => self.queue_name(ch, &queue)?,
+            false => routing_key,
+        };
         let queue = self.queue_name(ch, &queue)?;
         let target = BindingTarget::Queue(&queue, self.conn);
         self.vhost

@@ -1,6 +1,7 @@
 //! Binding and unbinding, queue or exchange as the destination: one path
-//! for all four methods, with RabbitMQ's order of checks, and a durable
-//! binding changed only once its record is written.
+//! for all four methods, with RabbitMQ's order of checks (unbinding what is
+//! missing succeeds), and a durable binding changed only once its record is
+//! written.
 
 use warren_codec::{FieldTable, ReplyCode, ShortString};
 use warren_protocol::AmqpError;
@@ -37,8 +38,16 @@ impl VHost {
         if source.is_empty() {
             return Err(errors::default_exchange());
         }
-        let source = self.find_exchange(source)?;
+        // Unbinding what is not there is done, as in RabbitMQ 3.10: a
+        // missing exchange or queue (or binding) answers unbind-ok.
+        let unbind = change == BindingChange::Unbind;
+        let source = match self.exchange(source) {
+            Some(source) => source,
+            None if unbind => return Ok(()),
+            None => return Err(errors::no_exchange(source, &self.name)),
+        };
         let (destination, durable) = match target {
+            BindingTarget::Queue(name, _) if unbind && self.queue(name).is_none() => return Ok(()),
             BindingTarget::Queue(name, conn) => {
                 let queue = self.find_queue(name, conn)?;
                 let durable = source.durable && queue.is_persistent();
@@ -48,7 +57,11 @@ impl VHost {
                 if name.is_empty() {
                     return Err(errors::default_exchange());
                 }
-                let durable = source.durable && self.find_exchange(name)?.durable;
+                let durable = match self.exchange(name) {
+                    Some(destination) => source.durable && destination.durable,
+                    None if unbind => return Ok(()),
+                    None => return Err(errors::no_exchange(name, &self.name)),
+                };
                 (Destination::Exchange(name.clone()), durable)
             }
         };

@@ -15,7 +15,7 @@ use crate::config::{ClientCapabilities, Tuning};
 use crate::error::AmqpError;
 
 /// The smallest frame_max a client may ask for in tune-ok.
-const MIN_FRAME_MAX: u32 = 8192;
+const MIN_FRAME_MAX: u32 = 4096;
 
 /// RabbitMQ's check of a tune-ok value against the server's limit (0 = none).
 fn negotiate(name: &str, client: u32, min: u32, server: u32) -> Result<(), AmqpError> {
