@@ -357,10 +357,39 @@ fn second_channel_open_is_504() {
 }
 
 #[test]
-fn channel_above_channel_max_is_530() {
-    let mut c = Client::open();
-    c.send(2048, ChannelOpen::default());
-    assert_eq!(c.connection_close_code(), 530);
+fn channel_max_counts_open_channels_and_any_number_may_be_used() {
+    let mut c = Client::new();
+    c.send_bytes(&PROTOCOL_HEADER);
+    c.send(0, Client::start_ok("guest", "guest", true));
+    c.send(
+        0,
+        ConnectionTuneOk {
+            channel_max: 2,
+            frame_max: 131_072,
+            heartbeat: 0,
+        },
+    );
+    c.send(
+        0,
+        ConnectionOpen {
+            virtual_host: ShortString::from_static("/"),
+            ..Default::default()
+        },
+    );
+    c.frames();
+    // Numbers above channel_max are fine (aiormq opens channel 65535).
+    c.open_channel(65535);
+    c.open_channel(7);
+    c.send(9, ChannelOpen::default());
+    let Some((0, Method::ConnectionClose(close))) = c.methods().pop() else {
+        panic!("a third channel is refused")
+    };
+    assert_eq!(close.reply_code, 530);
+    assert_eq!(
+        close.reply_text.to_string(),
+        "NOT_ALLOWED - number of channels opened (2) has reached the negotiated channel_max (2)"
+    );
+    assert_eq!((close.class_id, close.method_id), (20, 10));
 }
 
 #[test]

@@ -3,9 +3,9 @@
 
 use std::time::Instant;
 use warren_codec::{
-    encode_method_frame, ChannelCloseOk, ChannelOpenOk, ConnectionCloseOk, ConnectionOpen,
-    ConnectionOpenOk, ConnectionStart, ConnectionTune, LongString, Method, RawFrame, ReplyCode,
-    FRAME_METHOD,
+    encode_method_frame, ChannelCloseOk, ChannelOpen, ChannelOpenOk, ConnectionCloseOk,
+    ConnectionOpen, ConnectionOpenOk, ConnectionStart, ConnectionTune, LongString, Method,
+    RawFrame, ReplyCode, FRAME_METHOD,
 };
 
 use super::{Connection, Event, Phase};
@@ -173,15 +173,6 @@ impl Connection {
         if channel == 0 {
             return self.handle_channel_zero(frame, now);
         }
-        if channel > self.tuning.channel_max {
-            return Err(AmqpError::new(
-                ReplyCode::NotAllowed,
-                format!(
-                    "channel number {channel} is above the negotiated channel_max ({})",
-                    self.tuning.channel_max
-                ),
-            ));
-        }
         match self.channels.get_mut(&channel) {
             None => {
                 let RawFrame {
@@ -197,6 +188,19 @@ impl Connection {
                 };
                 match Method::decode(&payload)? {
                     Method::ChannelOpen(_) => {
+                        // As RabbitMQ: channel_max bounds how many channels
+                        // are open, not their numbers (any of 1..=65535).
+                        let open = self.channels.len();
+                        if open >= usize::from(self.tuning.channel_max) {
+                            return Err(AmqpError::new(
+                                ReplyCode::NotAllowed,
+                                format!(
+                                    "number of channels opened ({open}) has reached the negotiated channel_max ({})",
+                                    self.tuning.channel_max
+                                ),
+                            )
+                            .on(ChannelOpen::CLASS_ID, ChannelOpen::METHOD_ID));
+                        }
                         self.channels
                             .insert(channel, ChannelState::Open(Assembly::Idle));
                         self.send_method(channel, ChannelOpenOk::default().into(), now);
