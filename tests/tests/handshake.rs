@@ -55,7 +55,15 @@ async fn wrong_protocol_header_gets_amqp_0_9_1_back_and_a_close() {
     assert_eq!(c.read_to_end().await, PROTOCOL_HEADER);
     let mut c = RawClient::connect(server.addr).await;
     c.send_bytes(b"GET / HTTP/1.1\r\n\r\n").await;
+    // The socket closes at once (RabbitMQ does not wait either); the
+    // linger for a finished connection's last frames is a second.
+    let started = std::time::Instant::now();
     assert_eq!(c.read_to_end().await, PROTOCOL_HEADER);
+    assert!(
+        started.elapsed() < Duration::from_millis(700),
+        "closed after {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]

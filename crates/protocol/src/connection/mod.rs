@@ -116,6 +116,8 @@ pub struct Connection {
     deadline: Option<Instant>,
     /// A framing error left the input unparseable; it is discarded.
     input_broken: bool,
+    /// The client's protocol header was not AMQP 0-9-1.
+    header_refused: bool,
 }
 
 impl Connection {
@@ -142,6 +144,7 @@ impl Connection {
             last_received: now,
             last_sent: now,
             input_broken: false,
+            header_refused: false,
         }
     }
 
@@ -161,6 +164,12 @@ impl Connection {
     /// Write what is in the output, then close the socket.
     pub fn is_closed(&self) -> bool {
         self.phase == Phase::Closed
+    }
+
+    /// Closed at once because the protocol header was not ours: the
+    /// socket can go without waiting for the client (RabbitMQ does not).
+    pub fn refused_protocol_header(&self) -> bool {
+        self.header_refused
     }
 
     /// Bytes of message bodies received but not yet complete, over all
@@ -212,6 +221,7 @@ impl Connection {
                         // Answer with the version we speak, then hang up.
                         self.output.buf().extend_from_slice(&PROTOCOL_HEADER);
                         self.phase = Phase::Closed;
+                        self.header_refused = true;
                         input.clear();
                     }
                 }

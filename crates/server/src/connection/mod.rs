@@ -264,12 +264,14 @@ impl Handler {
         // The session goes first: exclusive queues and unacknowledged
         // messages must not wait for the socket.
         let opened = self.session.is_some();
+        // A client that did not speak AMQP 0-9-1 has our header: it goes at
+        // once, as RabbitMQ does, without the linger for last frames.
+        let linger = !self.peer_closed && !self.conn.refused_protocol_header();
         if let Some(session) = &mut self.session {
             session.connection_closed().await;
         }
         let Handler {
             peer,
-            peer_closed,
             user,
             vhost_name,
             outgoing,
@@ -277,7 +279,7 @@ impl Handler {
         } = self;
         drop(outgoing);
         let _ = writer_task.await;
-        if !peer_closed {
+        if linger {
             let mut sink = [0u8; 4096];
             let _ = tokio::time::timeout(LINGER, async {
                 while matches!(reader.read(&mut sink).await, Ok(n) if n > 0) {}
