@@ -82,11 +82,9 @@ impl Session {
     ) -> Result<(), AmqpError> {
         // The spec: with the queue name empty too, an empty routing key
         // is the (last declared) queue's name.
-        let routing_key = match queue.is_empty() && routing_key.is_empty() {
-            true => self.queue_name(ch, &queue)?,
-            false => routing_key,
-        };
+        let by_name = queue.is_empty() && routing_key.is_empty();
         let queue = self.queue_name(ch, &queue)?;
+        let routing_key = if by_name { queue.clone() } else { routing_key };
         let target = BindingTarget::Queue(&queue, self.conn);
         self.vhost
             .change_binding(change, &exchange, target, routing_key, arguments)
