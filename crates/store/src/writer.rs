@@ -80,9 +80,6 @@ fn run(
 ) {
     let mut batch = Batch::default();
     while let Some(first) = rx.blocking_recv() {
-        if let Err(e) = state.rotate_if_full() {
-            tracing::error!("message store: cannot start a new segment: {e}");
-        }
         let base = state.active_size();
         let mut next = Some(first);
         while let Some(op) = next.take() {
@@ -108,13 +105,19 @@ fn run(
         for (mark, seq) in batch.marks.drain(..) {
             mark.advance(seq, ok);
         }
+        // A full segment is closed at once, so that it can be deleted as
+        // soon as its last message is acknowledged; a sync answers after
+        // that, so that "synced" also means "dead segments are gone".
+        if let Err(e) = state.rotate_if_full() {
+            tracing::error!("message store: cannot start a new segment: {e}");
+        }
+        state.delete_dead_segments();
         for sync in batch.syncs.drain(..) {
             let _ = sync.send(ok);
         }
         batch.buf.clear();
         batch.published.clear();
         batch.acked.clear();
-        state.delete_dead_segments();
     }
 }
 

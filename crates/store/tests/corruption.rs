@@ -207,6 +207,14 @@ async fn every_case_keeps_what_is_outside_the_damage() {
     std::env::set_var("WARREN_STORE_SEGMENT_BYTES", "20000");
     let pristine = dir("pristine");
     write_store(&pristine).await;
+    // A full segment is closed at once, so the newest file may hold only
+    // its header; without it the store is as a crash just before that
+    // left it, and the newest segment has records to damage.
+    if let Some(last) = segments(&pristine).last() {
+        if std::fs::metadata(last).unwrap().len() == 8 {
+            std::fs::remove_file(last).unwrap();
+        }
+    }
     let files = segments(&pristine);
     assert!(files.len() >= 4, "{} segments", files.len());
     let records: Vec<Vec<Record>> = files
@@ -339,8 +347,7 @@ async fn fully_acknowledged_segments_are_deleted_and_the_space_comes_back() {
         let left = recovered.queues[&key()].clone();
         assert_eq!(left.len() as u64, MESSAGES - MESSAGES / 5);
         store.ack(key().0, key().1, left).await;
-        assert!(store.sync().await);
-        // Deletion follows the commit that made the last acks durable.
+        // A sync answers once the segments its acks emptied are deleted.
         assert!(store.sync().await);
         assert_eq!(
             store.segment_count(),
