@@ -277,8 +277,19 @@ impl RawClient {
         open_channel: bool,
         capabilities: &[&'static str],
     ) -> RawClient {
+        Self::open_after_header(addr, PROTOCOL_HEADER, heartbeat, open_channel, capabilities).await
+    }
+
+    /// Like [`open`](Self::open), opening with the protocol header given.
+    pub async fn open_after_header(
+        addr: SocketAddr,
+        header: [u8; 8],
+        heartbeat: u16,
+        open_channel: bool,
+        capabilities: &[&'static str],
+    ) -> RawClient {
         let mut c = RawClient::connect(addr).await;
-        c.send_bytes(&PROTOCOL_HEADER).await;
+        c.send_bytes(&header).await;
         let Some((0, Method::ConnectionStart(_))) = c.method().await else {
             panic!("no start")
         };

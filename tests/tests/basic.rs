@@ -1,5 +1,5 @@
-//! basic.*: consuming, acknowledging, prefetch, get, returns and the errors
-//! RabbitMQ gives for each misuse.
+//! basic.*: consuming, acknowledging, get, returns and the errors RabbitMQ
+//! gives for each misuse (prefetch has its own file).
 
 use futures_lite::StreamExt;
 use lapin::message::Delivery;
@@ -328,63 +328,6 @@ async fn get_reports_the_remaining_count_and_get_empty() {
         .unwrap();
     assert_eq!(body(&again.delivery), "0");
     assert!(again.delivery.redelivered);
-}
-
-#[tokio::test]
-async fn per_consumer_prefetch_is_honoured() {
-    let server = TestServer::start().await;
-    let (_c, ch) = server.channel().await;
-    declare(&ch, "q").await;
-    publish_n(&ch, "q", 10).await;
-    ch.basic_qos(3, BasicQosOptions::default()).await.unwrap();
-    let mut consumer = consume(&ch, "q", "c").await;
-    let mut held = Vec::new();
-    for _ in 0..3 {
-        held.push(next(&mut consumer).await);
-    }
-    nothing_more(&mut consumer).await;
-    held.remove(0)
-        .ack(BasicAckOptions::default())
-        .await
-        .unwrap();
-    held.push(next(&mut consumer).await);
-    nothing_more(&mut consumer).await;
-}
-
-#[tokio::test]
-async fn global_prefetch_is_shared_by_the_channels_consumers() {
-    let server = TestServer::start().await;
-    let (_c, ch) = server.channel().await;
-    declare(&ch, "a").await;
-    declare(&ch, "b").await;
-    publish_n(&ch, "a", 5).await;
-    publish_n(&ch, "b", 5).await;
-    ch.basic_qos(4, BasicQosOptions { global: true })
-        .await
-        .unwrap();
-    let mut ca = consume(&ch, "a", "ca").await;
-    let mut cb = consume(&ch, "b", "cb").await;
-    // Wait for four deliveries, then make sure no fifth comes.
-    let mut got = 0;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while got < 4 {
-        assert!(tokio::time::Instant::now() < deadline, "{got} deliveries");
-        let next = futures_lite::future::or(async { ca.next().await.map(|d| d.is_ok()) }, async {
-            cb.next().await.map(|d| d.is_ok())
-        });
-        if let Ok(Some(true)) = tokio::time::timeout(Duration::from_millis(100), next).await {
-            got += 1;
-        }
-    }
-    let fifth = futures_lite::future::or(async { ca.next().await.map(|d| d.is_ok()) }, async {
-        cb.next().await.map(|d| d.is_ok())
-    });
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), fifth)
-            .await
-            .is_err(),
-        "four unacknowledged deliveries across both consumers, no more"
-    );
 }
 
 #[tokio::test]

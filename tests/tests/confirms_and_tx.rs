@@ -125,6 +125,55 @@ async fn tx_acks_apply_at_commit_and_rollback_keeps_them_unacknowledged() {
 }
 
 #[tokio::test]
+async fn acks_a_transaction_never_committed_are_undone_when_its_channel_closes() {
+    let server = TestServer::start().await;
+    let (c, ch) = server.channel().await;
+    ch.queue_declare("q", QueueDeclareOptions::default(), FieldTable::default())
+        .await
+        .unwrap();
+    for i in 0..3 {
+        ch.basic_publish(
+            "",
+            "q",
+            BasicPublishOptions::default(),
+            format!("{i}").as_bytes(),
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap();
+    }
+    ch.tx_select().await.unwrap();
+    let mut tags = Vec::new();
+    for _ in 0..3 {
+        let got = ch
+            .basic_get("q", BasicGetOptions::default())
+            .await
+            .unwrap()
+            .unwrap();
+        tags.push(got.delivery.delivery_tag);
+    }
+    ch.basic_ack(tags[0], BasicAckOptions::default())
+        .await
+        .unwrap();
+    ch.basic_reject(tags[1], BasicRejectOptions { requeue: false })
+        .await
+        .unwrap();
+    // Uncommitted: the ack and the reject die with the channel, and all
+    // three messages come back, in order, redelivered.
+    ch.close(200, "bye").await.unwrap();
+    let ch2 = c.create_channel().await.unwrap();
+    for expected in ["0", "1", "2"] {
+        let got = ch2
+            .basic_get("q", BasicGetOptions { no_ack: true })
+            .await
+            .unwrap()
+            .expect("requeued");
+        assert_eq!(got.delivery.data, expected.as_bytes());
+        assert!(got.delivery.redelivered);
+    }
+}
+
+#[tokio::test]
 async fn mixing_tx_and_confirms_is_406() {
     let server = TestServer::start().await;
     let (c, ch) = server.channel().await;

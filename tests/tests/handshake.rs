@@ -48,11 +48,32 @@ async fn connection_start_announces_rabbitmqs_capabilities() {
 }
 
 #[tokio::test]
+async fn the_0_9_header_opens_a_0_9_1_connection() {
+    let server = TestServer::start().await;
+    let mut c =
+        RawClient::open_after_header(server.addr, *b"AMQP\x01\x01\x00\x09", 0, true, &[]).await;
+    c.send(
+        1,
+        QueueDeclare {
+            queue: ShortString::from_static("from-0-9"),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(matches!(
+        c.method().await,
+        Some((1, Method::QueueDeclareOk(_)))
+    ));
+}
+
+#[tokio::test]
 async fn wrong_protocol_header_gets_amqp_0_9_1_back_and_a_close() {
     let server = TestServer::start().await;
-    let mut c = RawClient::connect(server.addr).await;
-    c.send_bytes(b"AMQP\x01\x01\x00\x09").await;
-    assert_eq!(c.read_to_end().await, PROTOCOL_HEADER);
+    for header in [b"AMQP\x01\x01\x08\x00", b"AMQP\x01\x01\x09\x01"] {
+        let mut c = RawClient::connect(server.addr).await;
+        c.send_bytes(header).await;
+        assert_eq!(c.read_to_end().await, PROTOCOL_HEADER, "0-8 is refused");
+    }
     let mut c = RawClient::connect(server.addr).await;
     c.send_bytes(b"GET / HTTP/1.1\r\n\r\n").await;
     // The socket closes at once (RabbitMQ does not wait either); the

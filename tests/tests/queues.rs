@@ -315,3 +315,72 @@ async fn reserved_queue_names_are_403() {
         "ACCESS_REFUSED - queue name 'amq.mine' contains reserved prefix 'amq.*'"
     );
 }
+
+#[tokio::test]
+async fn line_breaks_leave_names_in_declarations_only() {
+    let server = TestServer::start().await;
+    let (_c, ch) = server.channel().await;
+    let q = ch
+        .queue_declare(
+            "names\n",
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(q.name().as_str(), "names");
+    passive_declare(&ch, "names\r\n").await.unwrap();
+    ch.exchange_declare(
+        "names-x\r",
+        lapin::ExchangeKind::Direct,
+        ExchangeDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    ch.queue_bind(
+        "names\n",
+        "names-x\n",
+        "k",
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    ch.basic_publish(
+        "names-x",
+        "k",
+        BasicPublishOptions::default(),
+        b"m",
+        BasicProperties::default(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    // basic.get takes the name as it comes: "names\n" is another queue.
+    let error = ch
+        .basic_get("names\n", BasicGetOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(reply_code(&error), 404);
+    let (_c, ch) = server.channel().await;
+    let got = ch
+        .basic_get("names", BasicGetOptions { no_ack: true })
+        .await
+        .unwrap()
+        .expect("routed through the stripped names");
+    assert_eq!(got.delivery.data, b"m");
+    let deleted = ch
+        .queue_delete("\nnames", QueueDeleteOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(deleted, 0);
+    assert_eq!(
+        reply_code(&passive_declare(&ch, "names").await.unwrap_err()),
+        404
+    );
+}

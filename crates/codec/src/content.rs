@@ -2,7 +2,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::error::CodecError;
+use crate::error::{CodecError, Snippet};
 use crate::generated::{class_id, BasicProperties};
 use crate::primitives::{self as p, PResult};
 use crate::{FieldTable, ShortString};
@@ -27,13 +27,13 @@ impl ContentHeader {
             let (i, body_size) = p::longlong(i)?;
             Ok((i, (class_id, weight, body_size)))
         };
-        let (i, (class, weight, body_size)) = header(payload).map_err(|_| CodecError::Syntax {
-            class_id: class_id::BASIC,
-            method_id: 0,
-            reason: "content header shorter than 12 bytes",
-        })?;
+        let (i, (class, weight, body_size)) =
+            header(payload).map_err(|_| CodecError::Truncated(Snippet::header(payload)))?;
         if class != class_id::BASIC {
             return Err(CodecError::ContentClass(class));
+        }
+        if weight != 0 {
+            return Err(CodecError::ContentWeight);
         }
         let properties = p::complete(BasicProperties::decode(payload, i), class, 0)?;
         Ok(ContentHeader {
@@ -51,19 +51,19 @@ impl ContentHeader {
     pub fn summarize(payload: &Bytes) -> Result<HeaderSummary, CodecError> {
         // The fixed fields are parsed as in `decode`, not through a shared
         // helper: sharing it cost `decode` 3-4% in the codec bench.
-        let header = |i| -> PResult<'_, (u16, u64)> {
+        let header = |i| -> PResult<'_, (u16, u16, u64)> {
             let (i, class_id) = p::short(i)?;
-            let (i, _weight) = p::short(i)?;
+            let (i, weight) = p::short(i)?;
             let (i, body_size) = p::longlong(i)?;
-            Ok((i, (class_id, body_size)))
+            Ok((i, (class_id, weight, body_size)))
         };
-        let (i, (class, body_size)) = header(payload).map_err(|_| CodecError::Syntax {
-            class_id: class_id::BASIC,
-            method_id: 0,
-            reason: "content header shorter than 12 bytes",
-        })?;
+        let (i, (class, weight, body_size)) =
+            header(payload).map_err(|_| CodecError::Truncated(Snippet::header(payload)))?;
         if class != class_id::BASIC {
             return Err(CodecError::ContentClass(class));
+        }
+        if weight != 0 {
+            return Err(CodecError::ContentWeight);
         }
         let mut summary = p::complete(summarize_properties(payload, i), class, 0)?;
         summary.body_size = body_size;

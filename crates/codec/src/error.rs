@@ -22,7 +22,50 @@ pub enum CodecError {
         class_id: u16,
         method_id: u16,
     },
+    /// A content header for another class than the method's (basic).
     ContentClass(u16),
+    /// A content header whose weight is not 0.
+    ContentWeight,
+    /// A frame too short for its fixed fields (a method frame's ids, a
+    /// content header's class, weight and size): RabbitMQ cannot analyze
+    /// it and answers 501 naming the octets it got.
+    Truncated(Snippet),
+}
+
+/// A short frame's type and octets (all of them: at most 11 are kept,
+/// which is all a truncated frame can have).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Snippet {
+    pub kind: u8,
+    len: u8,
+    octets: [u8; 11],
+}
+
+impl Snippet {
+    /// A method frame's (type 1).
+    pub(crate) fn method(payload: &[u8]) -> Self {
+        Self::new(1, payload)
+    }
+
+    /// A content header frame's (type 2).
+    pub(crate) fn header(payload: &[u8]) -> Self {
+        Self::new(2, payload)
+    }
+
+    fn new(kind: u8, payload: &[u8]) -> Self {
+        let mut octets = [0; 11];
+        let len = payload.len().min(octets.len());
+        octets[..len].copy_from_slice(&payload[..len]);
+        Snippet {
+            kind,
+            len: len as u8,
+            octets,
+        }
+    }
+
+    pub fn octets(&self) -> &[u8] {
+        &self.octets[..usize::from(self.len)]
+    }
 }
 
 impl CodecError {
@@ -38,7 +81,8 @@ impl CodecError {
                 class_id,
                 method_id,
             } => (class_id, method_id),
-            CodecError::ContentClass(class_id) => (class_id, 0),
+            // The content belongs to the basic.publish before it.
+            CodecError::ContentClass(_) | CodecError::ContentWeight => (60, 40),
             _ => (0, 0),
         }
     }

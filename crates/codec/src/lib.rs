@@ -28,7 +28,8 @@ mod roundtrip_tests;
 mod strategies;
 
 pub use content::{ContentHeader, HeaderSummary};
-pub use error::CodecError;
+pub use error::{CodecError, Snippet};
+pub use error_reply::frame_snippet;
 pub use frame::{
     encode_body_frame, encode_content, encode_deliver_frame, encode_header_frame,
     encode_heartbeat_frame, encode_method_frame, encode_raw_header_frame, DeliverFields, Frame,

@@ -5,7 +5,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use nom::error::{Error, ErrorKind};
 use nom::number::complete::{be_u16, be_u32, be_u64, be_u8};
 
-use crate::error::CodecError;
+use crate::error::{CodecError, Snippet};
 pub(crate) use crate::raw::{long_raw, short_raw, PResult};
 use crate::table::{self, FieldTable};
 use crate::types::{LongString, ShortString};
@@ -71,11 +71,7 @@ pub(crate) fn method_ids(payload: &[u8]) -> Result<(u16, u16, &[u8]), CodecError
             u16::from_be_bytes([*m1, *m2]),
             fields,
         )),
-        _ => Err(CodecError::Syntax {
-            class_id: 0,
-            method_id: 0,
-            reason: "method frame shorter than its class and method ids",
-        }),
+        _ => Err(CodecError::Truncated(Snippet::method(payload))),
     }
 }
 

@@ -102,8 +102,30 @@ fn malformed_fields_are_502_naming_the_method() {
     // Bytes after the last field.
     let err = decode(raw_frame(1, 0, b"\x00\x0a\x00\x33\xff", 0xce), 4096).unwrap_err();
     assert_eq!(err.reply_code(), ReplyCode::SyntaxError);
-    // Shorter than class and method ids.
-    assert_eq!(code(decode(raw_frame(1, 0, b"\x00\x0a", 0xce), 4096)), 502);
+}
+
+#[test]
+fn frames_shorter_than_their_fixed_fields_are_501_naming_the_octets() {
+    // Shorter than class and method ids, as RabbitMQ's reader names it.
+    let err = decode(raw_frame(1, 0, b"\x00\x0a", 0xce), 4096).unwrap_err();
+    assert_eq!(err.reply_code(), ReplyCode::FrameError);
+    assert_eq!(
+        err.to_string(),
+        "type 1, all octets = <<0,10>>: unknown_frame"
+    );
+    // A content header without its class, weight and body size.
+    let err = decode(raw_frame(2, 1, b"\x00\x3c\x00", 0xce), 4096).unwrap_err();
+    assert_eq!(err.reply_code(), ReplyCode::FrameError);
+    assert_eq!(
+        err.to_string(),
+        "type 2, all octets = <<0,60,0>>: unknown_frame"
+    );
+}
+
+#[test]
+fn a_content_header_with_a_weight_is_505() {
+    let payload = b"\x00\x3c\x00\x01\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00";
+    assert_eq!(code(decode(raw_frame(2, 1, payload, 0xce), 4096)), 505);
 }
 
 #[test]

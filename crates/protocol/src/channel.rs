@@ -9,7 +9,11 @@ use crate::error::AmqpError;
 pub(crate) enum ChannelState {
     Open(Assembly),
     /// We sent channel.close; until close-ok comes, other frames are dropped.
-    Closing,
+    /// `crossed`: the client's own channel.close crossed ours and we
+    /// answered it.
+    Closing {
+        crossed: bool,
+    },
 }
 
 /// Where a channel is in receiving a content-carrying method.
@@ -66,7 +70,10 @@ impl BodyBuilder {
         } else if self.first.is_empty() {
             self.first = payload;
         } else {
-            let mut joined = BytesMut::with_capacity(self.first.len() + payload.len());
+            // The whole size at once: growing by doubling would keep up to
+            // twice the body once frozen. A large allocation is mapped
+            // lazily, so memory is taken as frames arrive, not announced.
+            let mut joined = BytesMut::with_capacity(self.expected as usize);
             joined.extend_from_slice(&self.first);
             joined.extend_from_slice(&payload);
             self.joined = Some(joined);

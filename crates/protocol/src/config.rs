@@ -12,7 +12,7 @@ pub struct ConnectionConfig {
     pub frame_max: u32,
     /// Offered heartbeat interval in seconds; 0 disables.
     pub heartbeat: u16,
-    /// Largest message body accepted (RabbitMQ's default is 16 MiB).
+    /// Largest message body accepted (RabbitMQ 3.10's default: 128 MiB).
     pub max_message_size: u64,
     /// Sent in connection.start.
     pub server_properties: FieldTable,
@@ -29,7 +29,7 @@ impl Default for ConnectionConfig {
             channel_max: 2047,
             frame_max: 131_072,
             heartbeat: 60,
-            max_message_size: 16 * 1024 * 1024,
+            max_message_size: 128 * 1024 * 1024,
             server_properties: FieldTable::new(),
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(3),

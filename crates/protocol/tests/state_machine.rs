@@ -1,150 +1,12 @@
 //! The state machine driven by a scripted client, frame by frame.
 
 use bytes::BytesMut;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use warren_codec::*;
 use warren_protocol::*;
 
-struct Users;
-
-impl Authenticator for Users {
-    fn authenticate(&self, c: &Credentials, _loopback: bool) -> bool {
-        c.username == "guest" && c.password == "guest"
-    }
-    fn vhost_access(&self, _user: &str, vhost: &str) -> VhostAccess {
-        match vhost {
-            "/" => VhostAccess::Granted,
-            "private" => VhostAccess::Refused,
-            _ => VhostAccess::NoSuchVhost,
-        }
-    }
-}
-
-struct Client {
-    conn: Connection,
-    input: BytesMut,
-    now: Instant,
-    decoder: FrameDecoder,
-    received: BytesMut,
-}
-
-impl Client {
-    fn new() -> Self {
-        let config = ConnectionConfig {
-            heartbeat: 10,
-            ..Default::default()
-        };
-        let now = Instant::now();
-        Client {
-            conn: Connection::new(config, Arc::new(Users), now),
-            input: BytesMut::new(),
-            now,
-            decoder: FrameDecoder::new(0),
-            received: BytesMut::new(),
-        }
-    }
-
-    fn send_bytes(&mut self, bytes: &[u8]) -> Vec<Event> {
-        self.input.extend_from_slice(bytes);
-        self.conn.received_bytes(self.now);
-        let mut events = Vec::new();
-        while let Some(event) = self.conn.next_event(&mut self.input, self.now) {
-            events.push(event);
-        }
-        events
-    }
-
-    fn send(&mut self, channel: u16, method: impl Into<Method>) -> Vec<Event> {
-        let mut buf = BytesMut::new();
-        encode_method_frame(channel, &method.into(), &mut buf);
-        self.send_bytes(&buf)
-    }
-
-    fn frames(&mut self) -> Vec<Frame> {
-        for chunk in self.conn.output().drain() {
-            self.received.extend_from_slice(&chunk);
-        }
-        let mut frames = Vec::new();
-        while let Some(frame) = self.decoder.decode(&mut self.received).unwrap() {
-            frames.push(frame);
-        }
-        frames
-    }
-
-    fn methods(&mut self) -> Vec<(u16, Method)> {
-        self.frames()
-            .into_iter()
-            .filter_map(|f| match f {
-                Frame::Method { channel, method } => Some((channel, method)),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn start_ok(user: &str, pass: &str, auth_failure_close: bool) -> ConnectionStartOk {
-        let caps = FieldTable::new().with(
-            "authentication_failure_close",
-            FieldValue::Bool(auth_failure_close),
-        );
-        ConnectionStartOk {
-            client_properties: FieldTable::new().with("capabilities", FieldValue::Table(caps)),
-            mechanism: ShortString::from_static("PLAIN"),
-            response: LongString::from(format!("\0{user}\0{pass}")),
-            locale: ShortString::from_static("en_US"),
-        }
-    }
-
-    fn open() -> Self {
-        let mut c = Client::new();
-        c.send_bytes(&PROTOCOL_HEADER);
-        c.send(0, Client::start_ok("guest", "guest", true));
-        c.send(
-            0,
-            ConnectionTuneOk {
-                channel_max: 2047,
-                frame_max: 131_072,
-                heartbeat: 10,
-            },
-        );
-        let events = c.send(
-            0,
-            ConnectionOpen {
-                virtual_host: ShortString::from_static("/"),
-                ..Default::default()
-            },
-        );
-        assert!(
-            matches!(&events[..], [Event::Opened { user, vhost }] if user == "guest" && vhost == "/")
-        );
-        c.frames();
-        c
-    }
-
-    fn open_channel(&mut self, channel: u16) {
-        let events = self.send(channel, ChannelOpen::default());
-        assert!(matches!(events[..], [Event::ChannelOpened(n)] if n == channel));
-        assert!(matches!(
-            &self.methods()[..],
-            [(_, Method::ChannelOpenOk(_))]
-        ));
-    }
-
-    /// The code of the connection.close the server sent.
-    fn connection_close_code(&mut self) -> u16 {
-        match self.methods().last() {
-            Some((0, Method::ConnectionClose(close))) => close.reply_code,
-            other => panic!("expected connection.close, got {other:?}"),
-        }
-    }
-
-    fn channel_close_code(&mut self, channel: u16) -> u16 {
-        match self.methods().last() {
-            Some((n, Method::ChannelClose(close))) if *n == channel => close.reply_code,
-            other => panic!("expected channel.close, got {other:?}"),
-        }
-    }
-}
+mod common;
+use common::*;
 
 fn publish_frames(channel: u16, body: &[u8], frame_max: u32) -> BytesMut {
     let header = ContentHeader {
@@ -214,9 +76,16 @@ fn handshake_offers_what_rabbitmq_offers() {
 }
 
 #[test]
-fn wrong_protocol_header_gets_ours_back_and_a_close() {
+fn the_0_9_header_is_answered_as_0_9_1() {
     let mut c = Client::new();
     c.send_bytes(b"AMQP\x01\x01\x00\x09");
+    assert!(matches!(c.methods()[..], [(0, Method::ConnectionStart(_))]));
+}
+
+#[test]
+fn wrong_protocol_header_gets_ours_back_and_a_close() {
+    let mut c = Client::new();
+    c.send_bytes(b"AMQP\x01\x01\x08\x00");
     assert!(c.conn.is_closed());
     let out: Vec<u8> = c.conn.output().drain().flat_map(|b| b.to_vec()).collect();
     assert_eq!(out, PROTOCOL_HEADER);
@@ -464,7 +333,7 @@ fn oversized_message_is_406_and_the_channel_can_be_reopened() {
     let header = ContentHeader {
         class_id: 60,
         weight: 0,
-        body_size: 17 * 1024 * 1024,
+        body_size: 129 * 1024 * 1024,
         properties: Default::default(),
     };
     encode_header_frame(1, &header, &mut buf);

@@ -112,13 +112,17 @@ impl Default for Listeners {
     }
 }
 
+/// RabbitMQ 3.10's default (4.0 lowered it to 16 MiB); clients' own test
+/// suites publish 20 MiB messages.
+const DEFAULT_MAX_MESSAGE_SIZE: u64 = 128 * 1024 * 1024;
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             channel_max: 2047,
             frame_max: 131_072,
             heartbeat: 60,
-            max_message_size: 16 * 1024 * 1024,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_connections: 0,
             memory_high_watermark: 0.4,
             memory_high_watermark_bytes: 0,
@@ -237,7 +241,7 @@ mod tests {
             (c.limits.channel_max, c.limits.frame_max, c.limits.heartbeat),
             (2047, 131_072, 60)
         );
-        assert_eq!(c.limits.max_message_size, 16 * 1024 * 1024);
+        assert_eq!(c.limits.max_message_size, 128 * 1024 * 1024);
         assert_eq!(c.vhosts, ["/"]);
         assert_eq!(c.users[0].name, "guest");
     }

@@ -10,6 +10,7 @@ mod value;
 pub use equivalence::{check_exchange, check_queue, ExchangeShape, QueueShape};
 pub use exchange::ExchangeArgs;
 pub use queue::{Overflow, QueueArgs, QueueSettings, QueueType};
+pub(crate) use value::type_name;
 
 /// Which value is in effect when a queue argument and a policy both set a
 /// key (RabbitMQ decides per key).

@@ -3,7 +3,12 @@
 //! channel's publishes, acknowledgements and gets reach it in order, and a
 //! full queue inbox slows publishers down.
 
+mod channel_limit;
 mod classic;
+#[cfg(test)]
+mod test_queue;
+#[cfg(test)]
+pub(crate) use test_queue::test_queue;
 mod port;
 
 use smallvec::SmallVec;
@@ -11,7 +16,8 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use warren_codec::ShortString;
 
-pub use port::{ChannelLimit, ConnEvent, Delivery, DeliveryPort};
+pub use channel_limit::ChannelLimit;
+pub use port::{ConnEvent, Delivery, DeliveryPort};
 
 use crate::args::{QueueArgs, QueueType};
 use crate::ids::ConnectionId;

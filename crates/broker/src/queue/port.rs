@@ -2,11 +2,11 @@
 //! and the per-channel prefetch shared by every queue a channel consumes from.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 use warren_codec::ShortString;
 
+use super::channel_limit::ChannelLimit;
 use super::QueueHandle;
 use crate::message::Message;
 
@@ -150,42 +150,5 @@ impl DeliveryPort {
         for wake in waiting {
             wake.notify_one();
         }
-    }
-}
-
-/// A channel's prefetch shared across its consumers (basic.qos global=true)
-/// and the count of its unacknowledged consumer deliveries.
-#[derive(Debug, Default)]
-pub struct ChannelLimit {
-    /// 0: no limit.
-    limit: AtomicU32,
-    unacked: AtomicU32,
-}
-
-impl ChannelLimit {
-    pub fn set_limit(&self, limit: u32) {
-        self.limit.store(limit, Ordering::Relaxed);
-    }
-
-    /// Takes one slot if the channel has room.
-    pub fn try_acquire(&self) -> bool {
-        let limit = self.limit.load(Ordering::Relaxed);
-        self.unacked
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (limit == 0 || n < limit).then_some(n + 1)
-            })
-            .is_ok()
-    }
-
-    pub fn release(&self, count: u32) {
-        let _ = self
-            .unacked
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                Some(n.saturating_sub(count))
-            });
-    }
-
-    pub fn is_limited(&self) -> bool {
-        self.limit.load(Ordering::Relaxed) != 0
     }
 }

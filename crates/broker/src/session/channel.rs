@@ -31,6 +31,8 @@ pub struct HeldPublish {
     pub exchange: Arc<Exchange>,
     pub message: Message,
     pub headers: Option<FieldTable>,
+    /// Routing keys from its `CC` and `BCC` headers.
+    pub cc: Vec<ShortString>,
     pub mandatory: bool,
     pub persistent: bool,
 }
@@ -155,6 +157,19 @@ impl OpenChannel {
 
     pub fn take_all(&mut self) -> Vec<Outstanding> {
         self.unacked.drain(..).collect()
+    }
+
+    /// Every delivery not settled for good: the unacknowledged, and those
+    /// whose ack or reject an uncommitted transaction holds (a channel
+    /// closing with them requeues them, as RabbitMQ does).
+    pub fn take_unsettled(&mut self) -> Vec<Outstanding> {
+        let mut entries = self.take_all();
+        if let Some(tx) = &mut self.tx {
+            for settle in tx.settles.drain(..) {
+                entries.extend(settle.entries);
+            }
+        }
+        entries
     }
 
     /// Puts back deliveries whose acknowledgement a rollback undid.

@@ -10,6 +10,7 @@ mod declarations;
 mod outbox;
 mod publish;
 mod route_cache;
+mod sender_selected;
 mod settle;
 mod transactions;
 
@@ -226,7 +227,7 @@ impl Session {
                 self.vhost.auto_delete_queue(&queue).await;
             }
         }
-        let entries = state.take_all();
+        let entries = state.take_unsettled();
         for (queue, ids) in by_queue(&entries) {
             queue.reject(ids, true).await;
         }

@@ -9,7 +9,7 @@ use warren_protocol::{AmqpError, Publish};
 use warren_store::{DurableMark, PublishRecord};
 
 use super::channel::HeldPublish;
-use super::{not_implemented, Outbox, Session};
+use super::{not_implemented, sender_selected, Outbox, Session};
 use crate::errors;
 use crate::exchange::Exchange;
 use crate::message::Message;
@@ -74,6 +74,18 @@ impl Session {
             }
         }
         let persistent = properties.delivery_mode == Some(2);
+        let mut headers = properties.headers;
+        let mut header_payload = header_payload;
+        let mut cc = Vec::new();
+        if let Some(table) = &headers {
+            if let Some(selected) = sender_selected::read(table, &header_payload).map_err(on)? {
+                cc = selected.keys;
+                if let Some((kept, payload)) = selected.without_bcc {
+                    headers = Some(kept);
+                    header_payload = payload;
+                }
+            }
+        }
         let message = Message {
             exchange: method.exchange,
             routing_key: method.routing_key,
@@ -81,7 +93,6 @@ impl Session {
             body,
             stored: None,
         };
-        let headers = properties.headers;
         // The channels and the vhost borrowed apart: no Arc clone per publish.
         let vhost = &self.vhost;
         let state = self
@@ -96,6 +107,7 @@ impl Session {
                 exchange,
                 message,
                 headers,
+                cc,
                 mandatory: method.mandatory,
                 persistent,
             };
@@ -120,6 +132,7 @@ impl Session {
                 &exchange,
                 message,
                 headers.as_ref(),
+                &cc,
                 method.mandatory,
                 persistent,
                 mark,
@@ -149,6 +162,7 @@ impl Session {
         exchange: &Exchange,
         mut message: Message,
         headers: Option<&FieldTable>,
+        cc: &[ShortString],
         mandatory: bool,
         persistent: bool,
         mark: Option<(Arc<DurableMark>, u64)>,
@@ -166,6 +180,9 @@ impl Session {
                 &mut self.scratch,
                 &mut routed,
             );
+        }
+        if !cc.is_empty() {
+            self.route_cc(exchange, cc, headers, &mut routed);
         }
         let mut outcome = Enqueued::InMemory;
         if let (true, Some(storage)) = (persistent, &self.vhost.storage) {
@@ -215,6 +232,28 @@ impl Session {
         routed.clear();
         self.routed = routed;
         outcome
+    }
+
+    /// Adds the queues the `CC` and `BCC` keys reach; each queue stays once.
+    fn route_cc(
+        &mut self,
+        exchange: &Exchange,
+        cc: &[ShortString],
+        headers: Option<&FieldTable>,
+        routed: &mut Vec<Arc<QueueHandle>>,
+    ) {
+        let mut more = Vec::new();
+        for key in cc {
+            if exchange.name.is_empty() {
+                routed.extend(self.cache.default_route(&self.vhost, key));
+            } else {
+                self.vhost
+                    .route_named(exchange, key, headers, &mut self.scratch, &mut more);
+                routed.append(&mut more);
+            }
+        }
+        routed.sort_unstable_by_key(|q| Arc::as_ptr(q) as usize);
+        routed.dedup_by(|a, b| Arc::ptr_eq(a, b));
     }
 
     /// Holds a message for its queue until the end of the input batch (or

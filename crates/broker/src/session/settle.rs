@@ -60,7 +60,11 @@ impl Session {
             if counted > 0 {
                 state.limit.release(counted);
                 if state.limit.is_limited() {
-                    for queue in state.consumed_queues() {
+                    // Queues waiting in the limit's line are woken by it in
+                    // turn; these wakes resume no-ack consumers, which wait
+                    // while the limit is reached but take no room.
+                    let queues = state.consumed_queues();
+                    for queue in queues {
                         queue.wake();
                     }
                 }

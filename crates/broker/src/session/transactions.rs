@@ -37,6 +37,7 @@ impl Session {
                     &p.exchange,
                     p.message,
                     p.headers.as_ref(),
+                    &p.cc,
                     p.mandatory,
                     p.persistent,
                     None,

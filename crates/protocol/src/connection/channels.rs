@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use std::time::Instant;
 use warren_codec::{
-    class_id, BasicPublish, ChannelCloseOk, ChannelFlowOk, ConnectionCloseOk,
+    class_id, frame_snippet, BasicPublish, ChannelCloseOk, ChannelFlowOk, ConnectionCloseOk,
     ConnectionUpdateSecretOk, ContentHeader, HeaderSummary, Method, RawFrame, ReplyCode,
     FRAME_BODY, FRAME_HEADER, FRAME_METHOD,
 };
@@ -23,7 +23,7 @@ impl Connection {
         if frame.kind != FRAME_METHOD {
             return Err(AmqpError::new(
                 ReplyCode::UnexpectedFrame,
-                "content frame on channel 0",
+                frame_snippet(frame.kind, &frame.payload),
             ));
         }
         match Method::decode(&frame.payload)? {

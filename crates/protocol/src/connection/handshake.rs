@@ -3,9 +3,9 @@
 
 use std::time::Instant;
 use warren_codec::{
-    encode_method_frame, ChannelCloseOk, ChannelOpen, ChannelOpenOk, ConnectionCloseOk,
-    ConnectionOpen, ConnectionOpenOk, ConnectionStart, ConnectionTune, LongString, Method,
-    RawFrame, ReplyCode, FRAME_METHOD,
+    encode_method_frame, frame_snippet, ChannelCloseOk, ChannelOpen, ChannelOpenOk,
+    ConnectionCloseOk, ConnectionOpen, ConnectionOpenOk, ConnectionStart, ConnectionTune,
+    LongString, Method, RawFrame, ReplyCode, FRAME_METHOD,
 };
 
 use super::{Connection, Event, Phase};
@@ -55,18 +55,13 @@ impl Connection {
         frame: RawFrame,
         now: Instant,
     ) -> Result<(), AmqpError> {
-        let method = match frame.parse()? {
-            warren_codec::Frame::Method { channel: 0, method } => method,
-            _ => {
-                return Err(AmqpError::new(
-                    ReplyCode::UnexpectedFrame,
-                    format!(
-                        "non-method frame on channel 0 in connection state {}",
-                        self.phase.name()
-                    ),
-                ))
-            }
-        };
+        if frame.kind != FRAME_METHOD || frame.channel != 0 {
+            return Err(AmqpError::new(
+                ReplyCode::UnexpectedFrame,
+                frame_snippet(frame.kind, &frame.payload),
+            ));
+        }
+        let method = Method::decode(&frame.payload)?;
         match (self.phase, method) {
             (_, Method::ConnectionClose(_)) => {
                 self.send_method(0, ConnectionCloseOk {}.into(), now);
@@ -214,24 +209,28 @@ impl Connection {
                     .on(other.info().class_id, other.info().method_id)),
                 }
             }
-            Some(ChannelState::Closing) => {
-                if frame.kind == FRAME_METHOD {
-                    match Method::decode(&frame.payload)? {
-                        Method::ChannelCloseOk(_) => {
-                            self.channels.remove(&channel);
-                        }
-                        Method::ChannelClose(_) => {
-                            // Both sides closed at once: the channel is not open, answer anyway.
-                            encode_method_frame(
-                                channel,
-                                &ChannelCloseOk {}.into(),
-                                self.output.buf(),
-                            );
-                            self.last_sent = now;
-                            self.channels.remove(&channel);
-                        }
-                        _ => {}
+            Some(ChannelState::Closing { crossed }) => {
+                if frame.kind != FRAME_METHOD {
+                    return Ok(());
+                }
+                match Method::decode(&frame.payload)? {
+                    Method::ChannelCloseOk(_) => {
+                        self.channels.remove(&channel);
                     }
+                    Method::ChannelClose(_) => {
+                        // Both sides closed at once: answer theirs, and
+                        // still wait for the close-ok that answers ours.
+                        *crossed = true;
+                        encode_method_frame(channel, &ChannelCloseOk {}.into(), self.output.buf());
+                        self.last_sent = now;
+                    }
+                    Method::ChannelOpen(_) if *crossed => {
+                        // A client that took our close-ok as the end of
+                        // both closes reopens the channel: let it.
+                        self.channels.remove(&channel);
+                        return self.handle_open_frame(frame, now);
+                    }
+                    _ => {}
                 }
                 Ok(())
             }

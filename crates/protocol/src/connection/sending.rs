@@ -48,7 +48,8 @@ impl Connection {
             method_id: error.method_id,
         };
         self.send_method(channel, close.into(), now);
-        self.channels.insert(channel, ChannelState::Closing);
+        self.channels
+            .insert(channel, ChannelState::Closing { crossed: false });
         self.events.push_back(Event::ChannelClosed {
             channel,
             error: Some(error),

@@ -374,10 +374,19 @@ impl Raw {
 
 /// The broker's resident memory in bytes.
 pub fn rss(warren: &Warren) -> usize {
+    proc_status_bytes(warren, "VmRSS:")
+}
+
+/// The most resident memory the broker has had, in bytes.
+pub fn peak_rss(warren: &Warren) -> usize {
+    proc_status_bytes(warren, "VmHWM:")
+}
+
+fn proc_status_bytes(warren: &Warren, field: &str) -> usize {
     let status = std::fs::read_to_string(format!("/proc/{}/status", warren.child.id())).unwrap();
     let kib: usize = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap();
     kib * 1024

@@ -1,6 +1,8 @@
 //! Consumers, and the delivery round that hands ready messages to those
 //! with room, round-robin.
 
+use std::sync::Arc;
+
 use super::backlog::Entry;
 use super::unacked::Unacked;
 use super::QueueState;
@@ -18,6 +20,15 @@ impl QueueState {
     /// Hands ready messages to consumers with room, round-robin. A consumer
     /// without prefetch room, or whose connection's port is full, is skipped.
     pub(super) fn deliver(&mut self) {
+        self.delivery_round();
+        if !self.waiting_for_room.is_empty() {
+            let handle = &self.handle;
+            self.waiting_for_room
+                .retain(|limit| limit.keep_place(handle));
+        }
+    }
+
+    fn delivery_round(&mut self) {
         if self.consumers.is_empty() || self.ready_count() == 0 {
             return;
         }
@@ -32,7 +43,18 @@ impl QueueState {
             let spec = &consumer.spec;
             let per_consumer_room =
                 spec.no_ack || spec.prefetch == 0 || consumer.unacked < spec.prefetch;
-            if !per_consumer_room || (!spec.no_ack && !spec.channel_limit.try_acquire()) {
+            let channel_room = if spec.no_ack {
+                !spec.channel_limit.is_reached()
+            } else {
+                per_consumer_room && spec.channel_limit.try_acquire(&self.handle)
+            };
+            if per_consumer_room && !channel_room && !spec.no_ack {
+                let limit = &spec.channel_limit;
+                if !self.waiting_for_room.iter().any(|l| Arc::ptr_eq(l, limit)) {
+                    self.waiting_for_room.push(limit.clone());
+                }
+            }
+            if !per_consumer_room || !channel_room {
                 idle_in_a_row += 1;
                 continue;
             }

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
 use tokio::sync::{mpsc, Notify, Semaphore};
 
-use super::{Command, Persistence, QueueHandle};
+use super::{ChannelLimit, Command, Persistence, QueueHandle};
 use crate::memory::MemoryMonitor;
 use crate::stats::{QueueCounts, QueueStats, Registered};
 use backlog::{Backlog, Entry, Paged};
@@ -55,6 +55,8 @@ pub(super) struct QueueState {
     consumers: Vec<Consumer>,
     /// Where round-robin resumes.
     next_consumer: usize,
+    /// Channel limits (global prefetch) this queue waits in line for.
+    waiting_for_room: Vec<Arc<ChannelLimit>>,
     next_id: u64,
     next_serial: u64,
     had_consumers: bool,
@@ -96,6 +98,7 @@ pub(in crate::queue) fn spawn(
         unacked: HashMap::new(),
         consumers: Vec::new(),
         next_consumer: 0,
+        waiting_for_room: Vec::new(),
         next_id,
         next_serial: 0,
         had_consumers: false,

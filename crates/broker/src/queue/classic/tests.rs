@@ -9,30 +9,11 @@ use bytes::Bytes;
 use smallvec::smallvec;
 use warren_codec::ShortString;
 
-use crate::args::QueueArgs;
-use crate::memory::MemoryMonitor;
 use crate::message::Message;
+use crate::queue::test_queue as queue;
 use crate::queue::QueueHandle;
-use crate::queue::{ChannelLimit, ConnEvent, ConsumerSpec, Delivery, DeliveryPort, QueueConfig};
+use crate::queue::{ChannelLimit, ConnEvent, ConsumerSpec, Delivery, DeliveryPort};
 use crate::stats::{QueueCounts, QueueStats, Registry};
-
-fn queue(registry: &Arc<Registry>) -> Arc<QueueHandle> {
-    let config = QueueConfig {
-        name: ShortString::from_static("q"),
-        durable: false,
-        auto_delete: false,
-        owner: None,
-        args: QueueArgs::default(),
-    };
-    let stats = registry.add_queue("/", &config.name);
-    crate::queue::start(
-        config,
-        Arc::new(MemoryMonitor::new(0)),
-        None,
-        Vec::new(),
-        stats,
-    )
-}
 
 async fn publish(queue: &QueueHandle, bodies: &[&'static str]) {
     let messages: Vec<Message> = bodies
