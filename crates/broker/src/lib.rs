@@ -14,6 +14,7 @@ mod exchange;
 mod flow;
 mod ids;
 mod log_text;
+mod machine_memory;
 mod memory;
 mod message;
 mod names;

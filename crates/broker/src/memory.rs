@@ -108,17 +108,10 @@ impl MemoryMonitor {
     }
 }
 
-/// 40% of the machine's memory, RabbitMQ's classic default watermark.
+/// A fraction (RabbitMQ's classic default: 0.4) of the memory Warren may
+/// use: the machine's, or its cgroup's limit when lower.
 pub fn default_limit(fraction: f64) -> usize {
-    let total = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|info| {
-            let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
-            line.split_whitespace().nth(1)?.parse::<usize>().ok()
-        })
-        .map(|kib| kib * 1024)
-        .unwrap_or(4 << 30);
-    (total as f64 * fraction) as usize
+    (crate::machine_memory::available() as f64 * fraction) as usize
 }
 
 #[cfg(test)]

@@ -142,6 +142,28 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
+/// serde's Rust type names ("expected u16") as a config reader says them.
+fn plain_types(message: &str) -> String {
+    let mut out = message.to_string();
+    for (rust, plain) in [
+        ("expected u8", "expected an integer"),
+        ("expected u16", "expected an integer"),
+        ("expected u32", "expected an integer"),
+        ("expected u64", "expected an integer"),
+        ("expected usize", "expected an integer"),
+        ("expected i64", "expected an integer"),
+        ("expected f64", "expected a number"),
+    ] {
+        if let Some(at) = out.find(rust) {
+            let end = at + rust.len();
+            if !out[end..].starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                out.replace_range(at..end, plain);
+            }
+        }
+    }
+    out
+}
+
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
@@ -150,18 +172,21 @@ impl Config {
     }
 
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| {
-            // toml's message spans several lines with a source excerpt; keep the gist.
-            let message = e.message().replace('\n', " ");
-            let location = e
-                .span()
-                .map(|span| {
-                    let line = text[..span.start].lines().count().max(1);
-                    format!("line {line}: ")
-                })
-                .unwrap_or_default();
-            ConfigError(format!("{location}{message}"))
-        })?;
+        let config: Config = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+            .map_err(|e| {
+                let key = e.path().to_string();
+                let inner = e.inner();
+                // toml's message spans several lines with a source excerpt; keep the gist.
+                let message = plain_types(&inner.message().replace('\n', " "));
+                let line = inner
+                    .span()
+                    .map(|span| format!("line {}: ", text[..span.start].lines().count().max(1)))
+                    .unwrap_or_default();
+                match key.as_str() {
+                    "." | "" => ConfigError(format!("{line}{message}")),
+                    _ => ConfigError(format!("{line}{key}: {message}")),
+                }
+            })?;
         config.validate()?;
         Ok(config)
     }
@@ -209,7 +234,10 @@ impl Config {
                 "TLS listeners need a [tls] section with cert and key".into(),
             );
         }
-        for user in &self.users {
+        for (i, user) in self.users.iter().enumerate() {
+            if self.users[..i].iter().any(|u| u.name == user.name) {
+                return bad("users", format!("user {:?} is listed twice", user.name));
+            }
             if crate::password::decode_hash(&user.password_hash).is_none() {
                 return bad(
                     "users.password_hash",
@@ -257,8 +285,23 @@ mod tests {
     fn bad_values_are_named() {
         let e = Config::parse("[limits]\nframe_max = 100\n").unwrap_err();
         assert!(e.0.contains("limits.frame_max"), "{e}");
-        let e = Config::parse("[limits]\nheartbeat = \"often\"\n").unwrap_err();
-        assert!(e.0.contains("heartbeat") || e.0.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_key_and_its_line() {
+        let e = Config::parse("vhosts = [\"/\"]\n[limits]\nheartbeat = \"60s\"\n").unwrap_err();
+        assert_eq!(
+            e.0,
+            "line 3: limits.heartbeat: invalid type: string \"60s\", expected an integer"
+        );
+    }
+
+    #[test]
+    fn a_user_listed_twice_is_refused() {
+        let hash = crate::password::hash_password("x");
+        let user = format!("[[users]]\nname = \"app\"\npassword_hash = \"{hash}\"\n");
+        let e = Config::parse(&format!("{user}{user}")).unwrap_err();
+        assert!(e.0.contains("\"app\" is listed twice"), "{e}");
     }
 
     #[test]

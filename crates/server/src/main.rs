@@ -36,13 +36,26 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Print the RabbitMQ-format hash of a password, for `users.password_hash`.
-    HashPassword { password: String },
+    ///
+    /// Without PASSWORD it is read from standard input (one line), so that
+    /// it appears in neither the process list nor the shell history.
+    HashPassword { password: Option<String> },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::HashPassword { password }) = &cli.command {
-        println!("{}", warren::password::hash_password(password));
+        let password = match password {
+            Some(password) => password.clone(),
+            None => match read_password() {
+                Ok(password) => password,
+                Err(e) => {
+                    eprintln!("warren: cannot read the password from standard input: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+        };
+        println!("{}", warren::password::hash_password(&password));
         return ExitCode::SUCCESS;
     }
     let mut config = match &cli.config {
@@ -82,6 +95,18 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(run(config))
+}
+
+/// One line from standard input, without its line ending; on a terminal
+/// the user is asked for it first.
+fn read_password() -> std::io::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        eprint!("Password: ");
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
 async fn run(config: Config) -> ExitCode {

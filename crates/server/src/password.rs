@@ -32,6 +32,11 @@ pub fn decode_hash(hash: &str) -> Option<([u8; 4], [u8; 32])> {
     Some((raw[..4].try_into().ok()?, raw[4..].try_into().ok()?))
 }
 
+/// Whether `password` is the one `hash` was made from.
+pub fn matches(hash: &str, password: &str) -> bool {
+    decode_hash(hash).is_some_and(|(salt, d)| digest(&salt, password) == d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

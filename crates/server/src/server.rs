@@ -67,6 +67,14 @@ impl Server {
 
     /// Binds every listener and starts accepting.
     pub async fn start(config: &Config) -> Result<Server, String> {
+        // Certificates first: a missing file is found before the data
+        // directory is opened (and locked) at all.
+        let tls = match &config.tls {
+            Some(tls) if !config.listeners.tls.is_empty() => {
+                Some((crate::tls::acceptor(tls)?, tls.handshake_timeout))
+            }
+            _ => None,
+        };
         let limits = &config.limits;
         let memory_limit = match limits.memory_high_watermark_bytes {
             0 => warren_broker::default_memory_limit(limits.memory_high_watermark),
@@ -99,12 +107,6 @@ impl Server {
                 ..ConnectionConfig::default()
             },
         });
-        let tls = match &config.tls {
-            Some(tls) if !config.listeners.tls.is_empty() => {
-                Some((crate::tls::acceptor(tls)?, tls.handshake_timeout))
-            }
-            _ => None,
-        };
         let max_connections = match limits.max_connections {
             0 => None,
             n => Some(Arc::new(Semaphore::new(n))),

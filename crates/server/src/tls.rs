@@ -1,28 +1,41 @@
 //! TLS for AMQPS listeners, with rustls.
 
-use std::io::BufReader;
+use rustls_pki_types::pem::PemObject;
 use std::path::Path;
 use std::sync::Arc;
 use tokio_rustls::rustls::{self, pki_types::CertificateDer, pki_types::PrivateKeyDer};
 
 use crate::config::TlsConfig;
 
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut BufReader::new(file))
+/// The certificates of the PEM file the config `key` names; errors name
+/// the key and the file.
+fn read_certs(key: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let named = |e: &dyn std::fmt::Display| format!("{key}: {}: {e}", path.display());
+    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| named(&pem_error(e)))?
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|e| named(&pem_error(e)))?;
     if certs.is_empty() {
-        return Err(format!("{}: no PEM certificates", path.display()));
+        return Err(named(&"no PEM certificates"));
     }
     Ok(certs)
 }
 
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    rustls_pemfile::private_key(&mut BufReader::new(file))
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .ok_or_else(|| format!("{}: no PEM private key", path.display()))
+fn read_key(key: &str, path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| match e {
+        rustls_pki_types::pem::Error::NoItemsFound => {
+            format!("{key}: {}: no PEM private key", path.display())
+        }
+        e => format!("{key}: {}: {}", path.display(), pem_error(e)),
+    })
+}
+
+/// An I/O error as the OS says it ("No such file or directory"), others as they are.
+fn pem_error(e: rustls_pki_types::pem::Error) -> String {
+    match e {
+        rustls_pki_types::pem::Error::Io(io) => io.to_string(),
+        e => e.to_string(),
+    }
 }
 
 /// The server's TLS setup from the `[tls]` section.
@@ -34,7 +47,7 @@ pub fn acceptor(config: &TlsConfig) -> Result<tokio_rustls::TlsAcceptor, String>
     let builder = match &config.ca {
         Some(ca) => {
             let mut roots = rustls::RootCertStore::empty();
-            for cert in read_certs(ca)? {
+            for cert in read_certs("tls.ca", ca)? {
                 roots
                     .add(cert)
                     .map_err(|e| format!("{}: {e}", ca.display()))?;
@@ -50,7 +63,10 @@ pub fn acceptor(config: &TlsConfig) -> Result<tokio_rustls::TlsAcceptor, String>
         None => builder.with_no_client_auth(),
     };
     let server = builder
-        .with_single_cert(read_certs(&config.cert)?, read_key(&config.key)?)
+        .with_single_cert(
+            read_certs("tls.cert", &config.cert)?,
+            read_key("tls.key", &config.key)?,
+        )
         .map_err(|e| format!("tls: {e}"))?;
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(server)))
 }

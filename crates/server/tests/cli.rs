@@ -81,6 +81,28 @@ fn hash_password_prints_a_usable_hash() {
         hash.trim()
     ));
     warren::Config::load(&file.0).unwrap();
+    assert!(warren::password::matches(hash.trim(), "s3cret"));
+}
+
+#[test]
+fn hash_password_reads_standard_input_without_an_argument() {
+    use std::io::Write;
+    let mut child = warren()
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"from stdin\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let hash = String::from_utf8(out.stdout).unwrap();
+    assert!(warren::password::matches(hash.trim(), "from stdin"));
 }
 
 #[test]
@@ -132,4 +154,35 @@ fn send_signal(pid: u32, signal: i32) {
         .arg(pid.to_string())
         .status()
         .unwrap();
+}
+
+#[test]
+fn a_missing_tls_file_names_its_key_before_the_data_directory_is_opened() {
+    let data = data_dir("cli-missing-cert");
+    let file = config_file(
+        "[listeners]\ntls = [\"127.0.0.1:0\"]\n[tls]\ncert = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"\n",
+    );
+    let config = file.0.to_str().unwrap();
+    let err = refused_start(&data, &["--config", config]);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("tls.cert: /nonexistent/cert.pem: No such file or directory"),
+        "{err}"
+    );
+    assert!(
+        !data.join("warren.lock").exists(),
+        "the store was not opened"
+    );
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn a_locked_data_directory_is_one_plain_line() {
+    let data = data_dir("cli-locked");
+    let _first = Warren::start(&data);
+    let err = refused_start(&data, &[]);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert_eq!(err.matches("data directory").count(), 1, "{err}");
+    drop(_first);
+    let _ = std::fs::remove_dir_all(&data);
 }

@@ -23,11 +23,8 @@ impl DirLock {
             Ok(()) => Ok(DirLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(
                 io::ErrorKind::AddrInUse,
-                format!(
-                    "data directory {} is in use by another Warren ({} is locked)",
-                    dir.display(),
-                    path.display()
-                ),
+                // The caller names the data directory.
+                format!("in use by another Warren ({} is locked)", path.display()),
             )),
             Err(std::fs::TryLockError::Error(e)) => Err(e),
         }
