@@ -9,7 +9,8 @@ use warren_tests::{passive_declare, RawClient, TestServer};
 
 #[tokio::test]
 async fn publishers_are_blocked_above_the_watermark_and_unblocked_below() {
-    let server = TestServer::start_with(|c| c.limits.memory_high_watermark_bytes = 100_000).await;
+    let server =
+        TestServer::start_with(|c| c.limits.vm_memory_high_watermark.absolute = 100_000).await;
     let (_c, ch) = server.channel().await;
     ch.queue_declare(
         "backlog",

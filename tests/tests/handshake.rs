@@ -324,3 +324,18 @@ async fn wrong_password_just_closes_the_socket_for_clients_that_do_not_ask() {
         "no frame, just the end of the stream"
     );
 }
+
+#[tokio::test]
+async fn the_handshake_timeout_is_in_milliseconds() {
+    let server = TestServer::start_with(|c| c.limits.handshake_timeout = 300).await;
+    let mut c = RawClient::connect(server.addr).await;
+    c.send_bytes(&PROTOCOL_HEADER).await;
+    let started = std::time::Instant::now();
+    // connection.start arrives, then nothing more is sent: the server hangs up.
+    let _ = c.read_to_end().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "closed after {:?}",
+        started.elapsed()
+    );
+}

@@ -55,7 +55,7 @@ async fn tls_server(pki: &Pki) -> TestServer {
             cert: dir.join("server.pem"),
             key: dir.join("server.key"),
             ca: None,
-            handshake_timeout: 2,
+            ssl_handshake_timeout: 2000,
         });
     })
     .await

@@ -40,13 +40,32 @@ pub struct TlsConfig {
     pub key: PathBuf,
     /// PEM CA bundle; when set, clients must present a certificate it signed.
     pub ca: Option<PathBuf>,
-    /// Seconds a client has to finish the TLS handshake.
-    #[serde(default = "default_tls_handshake_timeout")]
-    pub handshake_timeout: u64,
+    /// Milliseconds a client has to finish the TLS handshake (RabbitMQ's
+    /// `ssl_handshake_timeout`).
+    #[serde(default = "default_ssl_handshake_timeout")]
+    pub ssl_handshake_timeout: u64,
 }
 
-fn default_tls_handshake_timeout() -> u64 {
-    10
+fn default_ssl_handshake_timeout() -> u64 {
+    5000
+}
+
+/// RabbitMQ's `vm_memory_high_watermark`: a fraction of the memory Warren
+/// may use (`relative`), or bytes (`absolute`, when not 0).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Watermark {
+    pub relative: f64,
+    pub absolute: usize,
+}
+
+impl Default for Watermark {
+    fn default() -> Self {
+        Watermark {
+            relative: 0.4,
+            absolute: 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -56,13 +75,12 @@ pub struct Limits {
     pub frame_max: u32,
     pub heartbeat: u16,
     pub max_message_size: u64,
+    /// Milliseconds from the protocol header to connection.open-ok.
+    pub handshake_timeout: u64,
     /// 0: unlimited.
-    pub max_connections: usize,
-    /// Fraction of the machine's memory that queued messages may take
-    /// before publishers are blocked (RabbitMQ's vm_memory_high_watermark).
-    pub memory_high_watermark: f64,
-    /// The same in bytes; when not 0 it replaces the fraction.
-    pub memory_high_watermark_bytes: usize,
+    pub connection_max: usize,
+    /// How much memory publishers may fill before they are blocked.
+    pub vm_memory_high_watermark: Watermark,
     /// Bytes of persistent messages a durable queue keeps in memory; beyond,
     /// they stay on disk only and are read back ahead of delivery.
     pub queue_memory_bytes: usize,
@@ -123,9 +141,9 @@ impl Default for Limits {
             frame_max: 131_072,
             heartbeat: 60,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            max_connections: 0,
-            memory_high_watermark: 0.4,
-            memory_high_watermark_bytes: 0,
+            handshake_timeout: 10_000,
+            connection_max: 0,
+            vm_memory_high_watermark: Watermark::default(),
             queue_memory_bytes: 16 * 1024 * 1024,
             max_transaction_bytes: 64 * 1024 * 1024,
         }
@@ -213,11 +231,15 @@ impl Config {
                 format!("{} is outside 1..=536870912", l.max_message_size),
             );
         }
-        if !(l.memory_high_watermark > 0.0 && l.memory_high_watermark <= 1.0) {
+        let relative = l.vm_memory_high_watermark.relative;
+        if !(relative > 0.0 && relative <= 1.0) {
             return bad(
-                "limits.memory_high_watermark",
-                format!("{} is not a fraction in (0, 1]", l.memory_high_watermark),
+                "limits.vm_memory_high_watermark.relative",
+                format!("{relative} is not a fraction in (0, 1]"),
             );
+        }
+        if l.handshake_timeout == 0 {
+            return bad("limits.handshake_timeout", "must be at least 1 ms".into());
         }
         if !["error", "warn", "info", "debug", "trace"].contains(&self.log_level.as_str()) {
             return bad(
@@ -294,6 +316,20 @@ mod tests {
             e.0,
             "line 3: limits.heartbeat: invalid type: string \"60s\", expected an integer"
         );
+    }
+
+    #[test]
+    fn keys_with_rabbitmqs_names_take_its_units() {
+        let c = Config::parse(
+            "[limits]\nhandshake_timeout = 500\nconnection_max = 3\nvm_memory_high_watermark.relative = 0.5\n",
+        )
+        .unwrap();
+        assert_eq!(c.limits.handshake_timeout, 500);
+        assert_eq!(c.limits.connection_max, 3);
+        assert_eq!(c.limits.vm_memory_high_watermark.relative, 0.5);
+        assert_eq!(c.limits.vm_memory_high_watermark.absolute, 0);
+        let e = Config::parse("[limits]\nmax_connections = 3\n").unwrap_err();
+        assert!(e.0.contains("max_connections"), "{e}");
     }
 
     #[test]

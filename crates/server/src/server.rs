@@ -71,13 +71,14 @@ impl Server {
         // directory is opened (and locked) at all.
         let tls = match &config.tls {
             Some(tls) if !config.listeners.tls.is_empty() => {
-                Some((crate::tls::acceptor(tls)?, tls.handshake_timeout))
+                Some((crate::tls::acceptor(tls)?, tls.ssl_handshake_timeout))
             }
             _ => None,
         };
         let limits = &config.limits;
-        let memory_limit = match limits.memory_high_watermark_bytes {
-            0 => warren_broker::default_memory_limit(limits.memory_high_watermark),
+        let watermark = &limits.vm_memory_high_watermark;
+        let memory_limit = match watermark.absolute {
+            0 => warren_broker::default_memory_limit(watermark.relative),
             bytes => bytes,
         };
         let broker = crate::restore::open(
@@ -103,11 +104,12 @@ impl Server {
                 frame_max: limits.frame_max,
                 heartbeat: limits.heartbeat,
                 max_message_size: limits.max_message_size,
+                handshake_timeout: Duration::from_millis(limits.handshake_timeout),
                 server_properties: server_properties(),
                 ..ConnectionConfig::default()
             },
         });
-        let max_connections = match limits.max_connections {
+        let max_connections = match limits.connection_max {
             0 => None,
             n => Some(Arc::new(Semaphore::new(n))),
         };
@@ -262,7 +264,7 @@ async fn serve_tls(
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
 ) {
-    match tokio::time::timeout(Duration::from_secs(timeout), acceptor.accept(stream)).await {
+    match tokio::time::timeout(Duration::from_millis(timeout), acceptor.accept(stream)).await {
         Ok(Ok(stream)) => crate::connection::serve(stream, peer, shared, shutdown).await,
         Ok(Err(e)) => warn!(%peer, "TLS handshake failed: {e}"),
         Err(_) => warn!(%peer, "TLS handshake timed out"),

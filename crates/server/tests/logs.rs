@@ -12,14 +12,14 @@ fn client_chosen_names_cannot_forge_log_lines() {
     let dir = data_dir("log-escape");
     let warren = Warren::start(&dir);
     let mut c = Raw::open(warren.port, 1);
-    // A passive declare of a missing queue: its channel error is logged
-    // with the name in it.
+    // A purge of a missing queue: its channel error is logged with the
+    // name in it (declarations strip line breaks from names; purge, as in
+    // RabbitMQ, takes the name as it comes).
     let forged = "q\n2026-01-01T00:00:00Z  INFO forged: all is well";
     c.send(
         1,
-        QueueDeclare {
+        QueuePurge {
             queue: ShortString::try_from(forged).unwrap(),
-            passive: true,
             ..Default::default()
         },
     );

@@ -22,7 +22,7 @@ fn config(dir: &std::path::Path) -> std::path::PathBuf {
     std::fs::write(
         &path,
         format!(
-            "[limits]\nmemory_high_watermark_bytes = {WATERMARK}\nmax_message_size = 16777216\n"
+            "[limits]\nvm_memory_high_watermark.absolute = {WATERMARK}\nmax_message_size = 16777216\n"
         ),
     )
     .unwrap();
@@ -183,7 +183,7 @@ fn one_connections_partial_bodies_are_bounded_below_the_alarm() {
     let path = dir.with_extension("toml");
     std::fs::write(
         &path,
-        "[limits]\nmemory_high_watermark_bytes = 4294967296\nmax_message_size = 1048576\n",
+        "[limits]\nvm_memory_high_watermark.absolute = 4294967296\nmax_message_size = 1048576\n",
     )
     .unwrap();
     let warren = Warren::start_with(&dir, &["--config", path.to_str().unwrap()]);
