@@ -5,7 +5,7 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub data_dir: PathBuf,
@@ -24,14 +24,14 @@ pub struct Config {
     pub quarantine_orphans: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Listeners {
     pub tcp: Vec<SocketAddr>,
     pub tls: Vec<SocketAddr>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM certificate chain, server certificate first.
@@ -52,7 +52,7 @@ fn default_ssl_handshake_timeout() -> u64 {
 
 /// RabbitMQ's `vm_memory_high_watermark`: a fraction of the memory Warren
 /// may use (`relative`), or bytes (`absolute`, when not 0).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Watermark {
     pub relative: f64,
@@ -68,7 +68,7 @@ impl Default for Watermark {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     pub channel_max: u16,
@@ -89,7 +89,7 @@ pub struct Limits {
     pub max_transaction_bytes: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct User {
     pub name: String,
@@ -124,7 +124,12 @@ impl Default for Config {
 impl Default for Listeners {
     fn default() -> Self {
         Listeners {
-            tcp: vec![SocketAddr::from(([127, 0, 0, 1], 5672))],
+            // Every interface, IPv4 and IPv6, as RabbitMQ; guest stays
+            // loopback-only (`loopback_users`).
+            tcp: vec![
+                SocketAddr::from(([0u16; 8], 5672)),
+                SocketAddr::from(([0, 0, 0, 0], 5672)),
+            ],
             tls: Vec::new(),
         }
     }
@@ -286,7 +291,14 @@ mod tests {
     #[test]
     fn defaults_are_rabbitmqs() {
         let c = Config::parse("").unwrap();
-        assert_eq!(c.listeners.tcp, [SocketAddr::from(([127, 0, 0, 1], 5672))]);
+        assert_eq!(
+            c.listeners.tcp,
+            [
+                "[::]:5672".parse::<SocketAddr>().unwrap(),
+                "0.0.0.0:5672".parse().unwrap()
+            ]
+        );
+        assert_eq!(c.loopback_users, ["guest"]);
         assert_eq!(
             (c.limits.channel_max, c.limits.frame_max, c.limits.heartbeat),
             (2047, 131_072, 60)

@@ -4,7 +4,10 @@
 pub mod config;
 mod connection;
 pub mod fd_limit;
+mod listen;
+pub mod logging;
 pub mod password;
+mod reload;
 mod resident;
 mod restore;
 mod server;
@@ -14,4 +17,5 @@ mod trim;
 pub mod users;
 
 pub use config::Config;
+pub use reload::Reloaded;
 pub use server::Server;

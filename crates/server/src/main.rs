@@ -4,13 +4,15 @@ use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tracing_subscriber::EnvFilter;
 use warren::{Config, Server};
 
 /// Warren, an AMQP 0-9-1 message broker for stock RabbitMQ clients.
 ///
-/// Without a config file it listens on 127.0.0.1:5672 with vhost `/` and
-/// user guest/guest (allowed from loopback only), as RabbitMQ does.
+/// Without a config file it listens on port 5672 of every IPv4 and IPv6
+/// interface with vhost `/` and user guest/guest, which may log in from
+/// loopback only, as RabbitMQ does. SIGHUP reloads the config file's TLS
+/// certificates and connection limits; SIGTERM and SIGINT shut down
+/// gracefully.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
@@ -58,31 +60,14 @@ fn main() -> ExitCode {
         println!("{}", warren::password::hash_password(&password));
         return ExitCode::SUCCESS;
     }
-    let mut config = match &cli.config {
-        Some(path) => match Config::load(path) {
-            Ok(config) => config,
-            Err(e) => {
-                eprintln!("warren: config error: {e}");
-                return ExitCode::from(2);
-            }
-        },
-        None => Config::default(),
+    let config = match load_config(&cli) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("warren: config error: {e}");
+            return ExitCode::from(2);
+        }
     };
-    if !cli.listen.is_empty() {
-        config.listeners.tcp = cli.listen.clone();
-    }
-    config.quarantine_orphans = cli.quarantine_orphans;
-    if let Some(dir) = &cli.data_dir {
-        config.data_dir = dir.clone();
-    }
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log_level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colour codes only on a terminal, never in log files.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let log_level = warren::logging::init(&config.log_level);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -94,7 +79,23 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(config))
+    runtime.block_on(run(&cli, config, log_level))
+}
+
+/// The config file (or the defaults) with the command line's overrides.
+fn load_config(cli: &Cli) -> Result<Config, warren::config::ConfigError> {
+    let mut config = match &cli.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if !cli.listen.is_empty() {
+        config.listeners.tcp = cli.listen.clone();
+    }
+    config.quarantine_orphans = cli.quarantine_orphans;
+    if let Some(dir) = &cli.data_dir {
+        config.data_dir = dir.clone();
+    }
+    Ok(config)
 }
 
 /// One line from standard input, without its line ending; on a terminal
@@ -109,10 +110,16 @@ fn read_password() -> std::io::Result<String> {
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
-async fn run(config: Config) -> ExitCode {
+async fn run(cli: &Cli, config: Config, log_level: warren::logging::LogLevel) -> ExitCode {
     // Installed before the listeners open, so that an early signal is not
-    // the default (abrupt) one.
-    let signal = wait_for_signal();
+    // the default (abrupt) one: SIGHUP's default would kill the broker.
+    let mut signals = match Signals::install() {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("warren: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     if let Err(e) = std::fs::create_dir_all(&config.data_dir) {
         eprintln!("warren: data directory {}: {e}", config.data_dir.display());
         return ExitCode::FAILURE;
@@ -130,27 +137,64 @@ async fn run(config: Config) -> ExitCode {
         open_files,
         "warren started"
     );
-    signal.await;
+    while signals.next().await == Signal::Reload {
+        reload(cli, &server, &log_level);
+    }
     tracing::info!("shutting down");
     server.shutdown().await;
     ExitCode::SUCCESS
 }
 
-/// Registers for SIGTERM and SIGINT now; the future resolves on either.
-fn wait_for_signal() -> impl std::future::Future<Output = ()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let handlers = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    );
-    async move {
-        let (Ok(mut term), Ok(mut int)) = handlers else {
-            let _ = tokio::signal::ctrl_c().await;
+/// SIGHUP: the config file is read again and what can change at run time
+/// changes; a file that does not load changes nothing.
+fn reload(cli: &Cli, server: &Server, log_level: &warren::logging::LogLevel) {
+    if cli.config.is_none() {
+        tracing::info!("SIGHUP: no config file (--config) to reload");
+        return;
+    }
+    let config = match load_config(cli) {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::error!("SIGHUP: configuration not reloaded: {e}");
             return;
-        };
+        }
+    };
+    if log_level.set(&config.log_level) {
+        tracing::info!(log_level = %config.log_level, "log level set");
+    }
+    if let Err(e) = server.reload(&config) {
+        tracing::error!("SIGHUP: configuration not reloaded: {e}");
+    }
+}
+
+#[derive(PartialEq)]
+enum Signal {
+    Stop,
+    Reload,
+}
+
+/// SIGTERM and SIGINT stop the broker gracefully; SIGHUP reloads.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn next(&mut self) -> Signal {
         tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.int.recv() => Signal::Stop,
+            _ = self.hup.recv() => Signal::Reload,
         }
     }
 }

@@ -24,6 +24,9 @@ pub struct Server {
     alive: mpsc::Receiver<()>,
     alive_tx: Option<mpsc::Sender<()>>,
     broker: Arc<Broker>,
+    pub(crate) shared: Arc<Shared>,
+    /// The configuration running now, to tell what a reload changes.
+    pub(crate) config: std::sync::Mutex<Config>,
 }
 
 /// The capabilities RabbitMQ announces, in its order; all implemented.
@@ -36,6 +39,20 @@ const CAPABILITIES: [&str; 7] = [
     "authentication_failure_close",
     "per_consumer_qos",
 ];
+
+/// What a connection accepted under `config` is offered and allowed.
+pub(crate) fn connection_config(config: &Config) -> ConnectionConfig {
+    let limits = &config.limits;
+    ConnectionConfig {
+        channel_max: limits.channel_max,
+        frame_max: limits.frame_max,
+        heartbeat: limits.heartbeat,
+        max_message_size: limits.max_message_size,
+        handshake_timeout: Duration::from_millis(limits.handshake_timeout),
+        server_properties: server_properties(),
+        ..ConnectionConfig::default()
+    }
+}
 
 fn server_properties() -> FieldTable {
     let capabilities: FieldTable = CAPABILITIES
@@ -99,15 +116,8 @@ impl Server {
             closed_connections,
             broker,
             users: Arc::new(Users::from_config(config)),
-            connection_config: ConnectionConfig {
-                channel_max: limits.channel_max,
-                frame_max: limits.frame_max,
-                heartbeat: limits.heartbeat,
-                max_message_size: limits.max_message_size,
-                handshake_timeout: Duration::from_millis(limits.handshake_timeout),
-                server_properties: server_properties(),
-                ..ConnectionConfig::default()
-            },
+            connection_config: std::sync::RwLock::new(connection_config(config)),
+            tls: std::sync::RwLock::new(tls),
         });
         let max_connections = match limits.connection_max {
             0 => None,
@@ -117,6 +127,8 @@ impl Server {
         let (alive_tx, alive) = mpsc::channel(1);
         let mut server = Server {
             broker: shared.broker.clone(),
+            shared: shared.clone(),
+            config: std::sync::Mutex::new(config.clone()),
             tcp_addrs: Vec::new(),
             tls_addrs: Vec::new(),
             shutdown,
@@ -127,19 +139,32 @@ impl Server {
             .listeners
             .tcp
             .iter()
-            .map(|a| (a, None))
-            .chain(config.listeners.tls.iter().map(|a| (a, tls.clone())));
+            .map(|a| (a, false))
+            .chain(config.listeners.tls.iter().map(|a| (a, true)));
         for (addr, tls) in listeners {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|e| format!("listening on {addr}: {e}"))?;
+            let bound: Vec<SocketAddr> = server
+                .tcp_addrs
+                .iter()
+                .chain(&server.tls_addrs)
+                .copied()
+                .collect();
+            let listener = match TcpListener::bind(addr).await {
+                Ok(listener) => listener,
+                Err(e) => match crate::listen::can_skip(*addr, &e, &bound) {
+                    Some(why) => {
+                        info!(%addr, "not listening on {addr}: {why}");
+                        continue;
+                    }
+                    None => return Err(format!("listening on {addr}: {e}")),
+                },
+            };
             let local = listener.local_addr().map_err(|e| e.to_string())?;
-            if tls.is_some() {
+            if tls {
                 server.tls_addrs.push(local);
             } else {
                 server.tcp_addrs.push(local);
             }
-            info!(addr = %local, tls = tls.is_some(), "listening");
+            info!(addr = %local, tls, "listening");
             let accept = AcceptLoop {
                 listener,
                 shared: shared.clone(),
@@ -169,7 +194,7 @@ impl Server {
 struct AcceptLoop {
     listener: TcpListener,
     shared: Arc<Shared>,
-    tls: Option<(tokio_rustls::TlsAcceptor, u64)>,
+    tls: bool,
     max_connections: Option<Arc<Semaphore>>,
     shutdown: watch::Receiver<bool>,
     alive: mpsc::Sender<()>,
@@ -207,11 +232,13 @@ impl AcceptLoop {
                 None => None,
             };
             let _ = stream.set_nodelay(true);
+            // Read per connection: a reload swaps certificates for the next one.
+            let tls = if self.tls { self.shared.tls() } else { None };
             let task = ConnectionTask {
                 stream,
                 peer,
                 shared: self.shared.clone(),
-                tls: self.tls.clone(),
+                tls,
                 shutdown: self.shutdown.clone(),
                 alive: self.alive.clone(),
             };

@@ -186,3 +186,56 @@ fn a_locked_data_directory_is_one_plain_line() {
     drop(_first);
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[test]
+fn the_default_listeners_take_ipv4_and_ipv6_on_one_port() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let data = data_dir("cli-dual-stack");
+    // The defaults' shape (config/warren.toml) on a free port.
+    let file = config_file(&format!(
+        "[listeners]\ntcp = [\"[::]:{port}\", \"0.0.0.0:{port}\"]\n"
+    ));
+    let log = std::env::temp_dir().join(format!("warren-dual-{}.log", std::process::id()));
+    let mut child = warren()
+        .arg("--config")
+        .arg(&file.0)
+        .arg("--data-dir")
+        .arg(&data)
+        .env("NO_COLOR", "1")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("warren started")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for addr in [format!("127.0.0.1:{port}"), format!("[::1]:{port}")] {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        use std::io::{Read, Write};
+        s.write_all(b"AMQP\x00\x00\x09\x01").unwrap();
+        let mut start = [0u8; 7];
+        s.read_exact(&mut start).unwrap();
+        assert_eq!(start[0], 1, "connection.start over {addr}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&log);
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -64,7 +64,7 @@ pub async fn serve<S>(
 {
     let (reader, writer) = tokio::io::split(stream);
     let (outgoing, writer_task) = Outgoing::start(writer);
-    let mut config = shared.connection_config.clone();
+    let mut config = shared.connection_config();
     config.peer_is_loopback = crate::users::is_loopback(peer.ip());
     let auth = Arc::new(crate::users::PeerAuth {
         users: shared.users.clone(),
