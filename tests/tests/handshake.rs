@@ -286,6 +286,7 @@ async fn guest_is_refused_from_a_non_loopback_address() {
         peer: "192.0.2.1:40000".parse().unwrap(),
     };
     let guest = Credentials {
+        mechanism: "PLAIN",
         username: "guest".into(),
         password: "guest".into(),
     };

@@ -5,6 +5,8 @@ use warren_codec::{FieldTable, FieldValue};
 /// What a client presented to log in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
+    /// PLAIN or AMQPLAIN.
+    pub mechanism: &'static str,
     pub username: String,
     pub password: String,
 }
@@ -16,6 +18,10 @@ pub trait Authenticator: Send + Sync {
     fn authenticate(&self, credentials: &Credentials, peer_is_loopback: bool) -> bool;
 
     fn vhost_access(&self, username: &str, vhost: &str) -> VhostAccess;
+
+    /// A start-ok whose response could not be read as `mechanism`'s (or
+    /// whose mechanism is not offered): refused without a user to check.
+    fn unreadable(&self, _mechanism: &[u8]) {}
 }
 
 /// Whether a user may open a vhost.
@@ -36,7 +42,11 @@ pub fn parse_sasl_response(mechanism: &[u8], response: &[u8]) -> Option<Credenti
             let _authzid = parts.next()?;
             let username = String::from_utf8(parts.next()?.to_vec()).ok()?;
             let password = String::from_utf8(parts.next()?.to_vec()).ok()?;
-            Some(Credentials { username, password })
+            Some(Credentials {
+                mechanism: "PLAIN",
+                username,
+                password,
+            })
         }
         // A field table without its length prefix: LOGIN and PASSWORD.
         b"AMQPLAIN" => {
@@ -46,6 +56,7 @@ pub fn parse_sasl_response(mechanism: &[u8], response: &[u8]) -> Option<Credenti
                 _ => None,
             };
             Some(Credentials {
+                mechanism: "AMQPLAIN",
                 username: text("LOGIN")?,
                 password: text("PASSWORD")?,
             })

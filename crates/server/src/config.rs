@@ -10,6 +10,14 @@ use std::path::{Path, PathBuf};
 pub struct Config {
     pub data_dir: PathBuf,
     pub log_level: String,
+    /// `text`, or `json` (one object per line) for log shippers.
+    pub log_format: LogFormat,
+    /// Where the log goes instead of standard error, rotated.
+    pub log_file: Option<PathBuf>,
+    /// `daily`, `hourly` or `never`.
+    pub log_file_rotation: LogRotation,
+    /// Rotated files kept (RabbitMQ's `log.file.rotation.count`).
+    pub log_file_count: usize,
     pub listeners: Listeners,
     pub tls: Option<TlsConfig>,
     pub limits: Limits,
@@ -48,6 +56,21 @@ pub struct TlsConfig {
 
 fn default_ssl_handshake_timeout() -> u64 {
     5000
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogRotation {
+    Daily,
+    Hourly,
+    Never,
 }
 
 /// RabbitMQ's `vm_memory_high_watermark`: a fraction of the memory Warren
@@ -106,6 +129,10 @@ impl Default for Config {
         Config {
             data_dir: PathBuf::from("./data"),
             log_level: "info".into(),
+            log_format: LogFormat::Text,
+            log_file: None,
+            log_file_rotation: LogRotation::Daily,
+            log_file_count: 10,
             listeners: Listeners::default(),
             tls: None,
             limits: Limits::default(),
@@ -242,6 +269,9 @@ impl Config {
                 "limits.vm_memory_high_watermark.relative",
                 format!("{relative} is not a fraction in (0, 1]"),
             );
+        }
+        if self.log_file_count == 0 {
+            return bad("log_file_count", "must be at least 1".into());
         }
         if l.handshake_timeout == 0 {
             return bad("limits.handshake_timeout", "must be at least 1 ms".into());

@@ -67,7 +67,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let log_level = warren::logging::init(&config.log_level);
+    let logging = match warren::logging::init(&config) {
+        Ok(logging) => logging,
+        Err(e) => {
+            eprintln!("warren: config error: {e}");
+            return ExitCode::from(2);
+        }
+    };
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -79,7 +85,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(&cli, config, log_level))
+    runtime.block_on(run(&cli, config, &logging))
 }
 
 /// The config file (or the defaults) with the command line's overrides.
@@ -110,7 +116,7 @@ fn read_password() -> std::io::Result<String> {
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
-async fn run(cli: &Cli, config: Config, log_level: warren::logging::LogLevel) -> ExitCode {
+async fn run(cli: &Cli, config: Config, logging: &warren::logging::Logging) -> ExitCode {
     // Installed before the listeners open, so that an early signal is not
     // the default (abrupt) one: SIGHUP's default would kill the broker.
     let mut signals = match Signals::install() {
@@ -138,7 +144,7 @@ async fn run(cli: &Cli, config: Config, log_level: warren::logging::LogLevel) ->
         "warren started"
     );
     while signals.next().await == Signal::Reload {
-        reload(cli, &server, &log_level);
+        reload(cli, &server, logging);
     }
     tracing::info!("shutting down");
     server.shutdown().await;
@@ -147,7 +153,7 @@ async fn run(cli: &Cli, config: Config, log_level: warren::logging::LogLevel) ->
 
 /// SIGHUP: the config file is read again and what can change at run time
 /// changes; a file that does not load changes nothing.
-fn reload(cli: &Cli, server: &Server, log_level: &warren::logging::LogLevel) {
+fn reload(cli: &Cli, server: &Server, logging: &warren::logging::Logging) {
     if cli.config.is_none() {
         tracing::info!("SIGHUP: no config file (--config) to reload");
         return;
@@ -159,7 +165,7 @@ fn reload(cli: &Cli, server: &Server, log_level: &warren::logging::LogLevel) {
             return;
         }
     };
-    if log_level.set(&config.log_level) {
+    if logging.set_level(&config.log_level) {
         tracing::info!(log_level = %config.log_level, "log level set");
     }
     if let Err(e) = server.reload(&config) {

@@ -34,6 +34,7 @@ pub fn spawn(memory: Arc<MemoryMonitor>) {
     let baseline = resident_bytes().unwrap_or(0);
     tokio::spawn(async move {
         let mut over = false;
+        let mut alarm = false;
         let mut samples = 0u64;
         loop {
             samples += 1;
@@ -56,6 +57,23 @@ pub fn spawn(memory: Arc<MemoryMonitor>) {
             }
             memory.set_process_over(now_over);
             over = now_over;
+            // The alarm as publishers see it (counted usage or resident
+            // memory): logged when it sets and when it clears.
+            let alarm_now = memory.is_over();
+            if alarm_now != alarm {
+                let (used, limit) = (memory.used(), memory.limit());
+                if alarm_now {
+                    tracing::warn!(used, rss, limit, "memory alarm set: publishers are blocked");
+                } else {
+                    tracing::info!(
+                        used,
+                        rss,
+                        limit,
+                        "memory alarm cleared: publishers are unblocked"
+                    );
+                }
+                alarm = alarm_now;
+            }
         }
     });
 }

@@ -68,7 +68,7 @@ pub struct PeerAuth {
 impl Authenticator for PeerAuth {
     fn authenticate(&self, c: &Credentials, peer_is_loopback: bool) -> bool {
         let refused = |why: &str| {
-            tracing::warn!(peer = %self.peer, user = %Escaped(c.username.as_bytes()), "login refused: {why}");
+            tracing::warn!(peer = %self.peer, user = %Escaped(c.username.as_bytes()), mechanism = %c.mechanism, "login refused: {why}");
             false
         };
         let Some(user) = self.users.users.get(&c.username) else {
@@ -85,6 +85,10 @@ impl Authenticator for PeerAuth {
 
     fn vhost_access(&self, username: &str, vhost: &str) -> VhostAccess {
         self.users.vhost_access(username, vhost)
+    }
+
+    fn unreadable(&self, mechanism: &[u8]) {
+        tracing::warn!(peer = %self.peer, mechanism = %Escaped(mechanism), "login refused: unknown mechanism or unreadable response");
     }
 }
 
@@ -126,12 +130,14 @@ mod tests {
             peer: "127.0.0.1:1".parse().unwrap(),
         };
         let guest = Credentials {
+            mechanism: "PLAIN",
             username: "guest".into(),
             password: "guest".into(),
         };
         assert!(users.authenticate(&guest, true));
         assert!(!users.authenticate(&guest, false));
         let wrong = Credentials {
+            mechanism: "PLAIN",
             username: "guest".into(),
             password: "nope".into(),
         };

@@ -88,7 +88,10 @@ impl Connection {
                         self.send_method(0, tune.into(), now);
                         Ok(())
                     }
-                    _ => {
+                    credentials => {
+                        if credentials.is_none() {
+                            self.auth.unreadable(start_ok.mechanism.as_bytes());
+                        }
                         let mechanism = start_ok.mechanism.to_string();
                         let error = AmqpError::new(
                             ReplyCode::AccessRefused,

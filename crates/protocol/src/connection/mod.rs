@@ -148,6 +148,11 @@ impl Connection {
         }
     }
 
+    /// What the client said about itself in connection.start-ok.
+    pub fn client_properties(&self) -> &FieldTable {
+        &self.client_properties
+    }
+
     pub fn tuning(&self) -> Tuning {
         self.tuning
     }

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use tracing::{info, warn};
 use warren_broker::{Escaped, Outbox, Session};
-use warren_codec::{DeliverFields, Method, ReplyCode};
+use warren_codec::{DeliverFields, FieldValue, Method, ReplyCode};
 use warren_protocol::{Connection, Event};
 
 use super::Handler;
@@ -55,7 +55,13 @@ impl Handler {
                     );
                     return;
                 };
-                info!(%peer, user, vhost, "connection opened");
+                self.name = match conn.client_properties().get("connection_name") {
+                    Some(FieldValue::LongString(name)) => {
+                        Some(Escaped(name.as_bytes()).to_string())
+                    }
+                    _ => None,
+                };
+                info!(%peer, user, vhost, connection_name = self.name.as_deref(), "connection opened");
                 let id = self.shared.broker.next_connection_id();
                 self.session = Some(Session::new(
                     vh,
@@ -76,7 +82,7 @@ impl Handler {
             Event::Method { .. } | Event::Publish(_) => {}
             Event::ChannelClosed { channel, error } => {
                 if let Some(error) = error {
-                    warn!(%peer, user = self.user, channel, code = error.code.code(), "channel error: {}", Escaped(error.reply_text().as_bytes()));
+                    warn!(%peer, user = self.user, connection_name = self.name.as_deref(), channel, code = error.code.code(), "channel error: {}", Escaped(error.reply_text().as_bytes()));
                 }
                 if let Some(session) = &mut self.session {
                     session.channel_closed(channel).await;
@@ -84,7 +90,7 @@ impl Handler {
             }
             Event::ConnectionClosing { error } => {
                 if let Some(error) = error {
-                    warn!(%peer, user = self.user, code = error.code.code(), "connection error: {}", Escaped(error.reply_text().as_bytes()));
+                    warn!(%peer, user = self.user, connection_name = self.name.as_deref(), code = error.code.code(), "connection error: {}", Escaped(error.reply_text().as_bytes()));
                 }
             }
         }

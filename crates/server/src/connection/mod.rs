@@ -50,6 +50,8 @@ struct Handler {
     peer_closed: bool,
     user: String,
     vhost_name: String,
+    /// The client's `connection_name` property, escaped for the log.
+    name: Option<String>,
     flow: PublisherFlow,
     outgoing: Outgoing,
 }
@@ -83,6 +85,7 @@ pub async fn serve<S>(
         peer_closed: false,
         user: String::new(),
         vhost_name: String::new(),
+        name: None,
         flow,
         outgoing,
     };
@@ -174,7 +177,7 @@ impl Handler {
                 read = reader.read_buf(&mut self.input), if may_read => match read {
                     Ok(0) | Err(_) => {
                         if self.conn.is_open() {
-                            info!(peer = %self.peer, user = self.user, "client closed the TCP connection without connection.close");
+                            info!(peer = %self.peer, user = self.user, connection_name = self.name.as_deref(), "client closed the TCP connection without connection.close");
                         }
                         self.peer_closed = true;
                     }
@@ -274,6 +277,7 @@ impl Handler {
             peer,
             user,
             vhost_name,
+            name,
             outgoing,
             ..
         } = self;
@@ -287,7 +291,7 @@ impl Handler {
             .await;
         }
         if opened {
-            info!(%peer, user, vhost = vhost_name, "connection closed");
+            info!(%peer, user, vhost = vhost_name, connection_name = name.as_deref(), "connection closed");
         } else {
             debug!(%peer, "connection closed before it opened");
         }

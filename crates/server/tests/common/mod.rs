@@ -294,10 +294,18 @@ impl Raw {
     }
 
     pub fn open(port: u16, channels: u16) -> Raw {
+        Self::open_named(port, channels, None)
+    }
+
+    /// Like [`open`](Self::open), with a `connection_name` client property.
+    pub fn open_named(port: u16, channels: u16, name: Option<&'static str>) -> Raw {
         let caps =
             warren_codec::FieldTable::new().with("connection.blocked", FieldValue::Bool(true));
-        let properties =
+        let mut properties =
             warren_codec::FieldTable::new().with("capabilities", FieldValue::Table(caps));
+        if let Some(name) = name {
+            properties = properties.with("connection_name", FieldValue::LongString(name.into()));
+        }
         let (mut c, answer) = Self::start(port, properties, "guest", "guest");
         let tune = match answer {
             Some((0, Method::ConnectionTune(tune))) => tune,
