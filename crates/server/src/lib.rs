@@ -6,6 +6,7 @@ mod connection;
 pub mod fd_limit;
 mod listen;
 pub mod logging;
+pub mod notify;
 pub mod password;
 mod reload;
 mod resident;

@@ -42,6 +42,11 @@ enum Command {
     /// Without PASSWORD it is read from standard input (one line), so that
     /// it appears in neither the process list nor the shell history.
     HashPassword { password: Option<String> },
+    /// Exit 0 if a broker answers AMQP at ADDR (a container health check).
+    Ping {
+        #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:5672")]
+        addr: SocketAddr,
+    },
 }
 
 fn main() -> ExitCode {
@@ -59,6 +64,15 @@ fn main() -> ExitCode {
         };
         println!("{}", warren::password::hash_password(&password));
         return ExitCode::SUCCESS;
+    }
+    if let Some(Command::Ping { addr }) = &cli.command {
+        return match ping(*addr) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("warren: no AMQP broker at {addr}: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let config = match load_config(&cli) {
         Ok(config) => config,
@@ -104,6 +118,23 @@ fn load_config(cli: &Cli) -> Result<Config, warren::config::ConfigError> {
     Ok(config)
 }
 
+/// Sends the protocol header and waits (5 s at most) for connection.start.
+fn ping(addr: SocketAddr) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let timeout = std::time::Duration::from_secs(5);
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.write_all(b"AMQP\x00\x00\x09\x01")?;
+    let mut frame = [0u8; 11];
+    stream.read_exact(&mut frame)?;
+    // A method frame on channel 0 carrying class 10, method 10.
+    if frame[0] == 1 && frame[1..3] == [0, 0] && frame[7..11] == [0, 10, 0, 10] {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("the answer is not connection.start"))
+    }
+}
+
 /// One line from standard input, without its line ending; on a terminal
 /// the user is asked for it first.
 fn read_password() -> std::io::Result<String> {
@@ -143,10 +174,12 @@ async fn run(cli: &Cli, config: Config, logging: &warren::logging::Logging) -> E
         open_files,
         "warren started"
     );
+    warren::notify::notify("READY=1\nSTATUS=accepting connections");
     while signals.next().await == Signal::Reload {
         reload(cli, &server, logging);
     }
     tracing::info!("shutting down");
+    warren::notify::notify("STOPPING=1");
     server.shutdown().await;
     ExitCode::SUCCESS
 }
