@@ -37,6 +37,29 @@ pub struct Config {
 pub struct Listeners {
     pub tcp: Vec<SocketAddr>,
     pub tls: Vec<SocketAddr>,
+    /// Load balancers (addresses or networks, `10.0.0.0/8`) whose
+    /// connections may start with a PROXY protocol header (v1 or v2)
+    /// naming the real client.
+    pub proxy_protocol_from: Vec<String>,
+}
+
+impl Listeners {
+    /// `proxy_protocol_from`, parsed (validated at load).
+    pub fn trusted_proxies(&self) -> Vec<ipnet::IpNet> {
+        self.proxy_protocol_from
+            .iter()
+            .filter_map(|text| parse_net(text))
+            .collect()
+    }
+}
+
+/// `10.0.0.0/8`, or a bare address for that address alone.
+fn parse_net(text: &str) -> Option<ipnet::IpNet> {
+    text.parse::<ipnet::IpNet>().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -158,6 +181,7 @@ impl Default for Listeners {
                 SocketAddr::from(([0, 0, 0, 0], 5672)),
             ],
             tls: Vec::new(),
+            proxy_protocol_from: Vec::new(),
         }
     }
 }
@@ -268,6 +292,17 @@ impl Config {
             return bad(
                 "limits.vm_memory_high_watermark.relative",
                 format!("{relative} is not a fraction in (0, 1]"),
+            );
+        }
+        if let Some(bad_net) = self
+            .listeners
+            .proxy_protocol_from
+            .iter()
+            .find(|text| parse_net(text).is_none())
+        {
+            return bad(
+                "listeners.proxy_protocol_from",
+                format!("{bad_net:?} is not an address or a network like 10.0.0.0/8"),
             );
         }
         if self.log_file_count == 0 {

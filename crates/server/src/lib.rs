@@ -8,6 +8,7 @@ mod listen;
 pub mod logging;
 pub mod notify;
 pub mod password;
+mod proxy_protocol;
 mod reload;
 mod resident;
 mod restore;

@@ -118,6 +118,7 @@ impl Server {
             users: Arc::new(Users::from_config(config)),
             connection_config: std::sync::RwLock::new(connection_config(config)),
             tls: std::sync::RwLock::new(tls),
+            trusted_proxies: config.listeners.trusted_proxies(),
         });
         let max_connections = match limits.connection_max {
             0 => None,
@@ -261,14 +262,28 @@ impl ConnectionTask {
     /// under a timeout, never in the accept loop.
     async fn run(self, permit: Option<tokio::sync::OwnedSemaphorePermit>) {
         let ConnectionTask {
-            stream,
-            peer,
+            mut stream,
+            mut peer,
             shared,
             tls,
             shutdown,
             alive,
         } = self;
         let closed = shared.closed_connections.clone();
+        if shared
+            .trusted_proxies
+            .iter()
+            .any(|net| net.contains(&peer.ip().to_canonical()))
+        {
+            let timeout = shared.connection_config().handshake_timeout;
+            match crate::proxy_protocol::accept(&mut stream, peer, timeout).await {
+                Ok(client) => peer = client,
+                Err(e) => {
+                    warn!(%peer, "connection from a trusted proxy dropped: {e}");
+                    return;
+                }
+            }
+        }
         match tls {
             None => crate::connection::serve(stream, peer, shared, shutdown).await,
             // Boxed, so that the TLS handshake's state and the TLS stream

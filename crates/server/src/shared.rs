@@ -13,6 +13,8 @@ pub struct Shared {
     pub users: Arc<Users>,
     /// Settings for connections accepted from now on.
     pub connection_config: RwLock<ConnectionConfig>,
+    /// Peers whose connections may open with a PROXY protocol header.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The TLS listeners' acceptor and handshake timeout (ms).
     pub tls: RwLock<Option<(tokio_rustls::TlsAcceptor, u64)>>,
     /// Connections that have ended, for the memory trimmer.
