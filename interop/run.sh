@@ -4,7 +4,8 @@
 # listener with a CA made here), and one table sums it up.
 #
 # Installs what is missing, idempotently: a Python venv, node_modules, and
-# (as root) Debian's Java client, Go client and amqp-tools. A client whose
+# (as root) Debian's Java, Go, Ruby (Bunny), PHP (php-amqplib), Perl
+# (AnyEvent::RabbitMQ) and C (rabbitmq-c) clients and amqp-tools. A client whose
 # runtime is missing counts as failed, never as skipped.
 #
 # With every client, the features × clients matrix in docs/compatibility.md
@@ -38,7 +39,8 @@ setup_node() {
   fi
 }
 
-DEBIAN_PACKAGES=(librabbitmq-client-java golang-go golang-github-rabbitmq-amqp091-go-dev amqp-tools)
+DEBIAN_PACKAGES=(librabbitmq-client-java golang-go golang-github-rabbitmq-amqp091-go-dev amqp-tools
+  ruby-bunny php-cli php-amqplib libanyevent-rabbitmq-perl libnet-ssleay-perl librabbitmq-dev gcc libc6-dev)
 
 setup_debian() {
   local missing=()
@@ -66,6 +68,10 @@ setup_go() {
   mkdir -p "$work/go" &&
     GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS=-mod=mod GOCACHE="$work/gocache" GOPROXY=off \
       go build -o "$work/go/scenario" "$here/go/scenario.go"
+}
+
+setup_c() {
+  mkdir -p "$work/c" && gcc -O1 -Wall -o "$work/c/scenario" "$here/c/scenario.c" -lrabbitmq
 }
 
 # ---- one Warren per client -------------------------------------------------
@@ -165,6 +171,22 @@ fi
 if want c-amqp-tools; then
   if [ $debian_ok = 1 ]; then run_client c-amqp-tools bash "$here/c/scenario.sh"
   else missing_runtime c-amqp-tools "amqp-tools"; fi
+fi
+if want c-rabbitmq-c; then
+  if [ $debian_ok = 1 ] && setup_c; then run_client c-rabbitmq-c "$work/c/scenario"
+  else missing_runtime c-rabbitmq-c "librabbitmq-dev / gcc"; fi
+fi
+if want ruby-bunny; then
+  if [ $debian_ok = 1 ]; then run_client ruby-bunny ruby "$here/ruby/scenario.rb"
+  else missing_runtime ruby-bunny "ruby-bunny"; fi
+fi
+if want php-amqplib; then
+  if [ $debian_ok = 1 ]; then run_client php-amqplib php "$here/php/scenario.php"
+  else missing_runtime php-amqplib "php-amqplib"; fi
+fi
+if want perl-anyevent; then
+  if [ $debian_ok = 1 ]; then run_client perl-anyevent perl "$here/perl/scenario.pl"
+  else missing_runtime perl-anyevent "libanyevent-rabbitmq-perl"; fi
 fi
 if want rust-lapin; then
   (cd "$root" && cargo build --release --locked -q -p warren-interop) &&

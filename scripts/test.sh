@@ -23,5 +23,5 @@ stage "cargo fmt --check" 120 cargo fmt --all --check
 stage "import loops (scripts/import-loops.py)" 60 python3 scripts/import-loops.py
 stage "cargo clippy" 1200 cargo clippy --workspace --all-targets --locked -- -D warnings
 stage "cargo test" 1800 cargo test --workspace --locked
-stage "interop: stock clients in Python, Node, Java, Go, C and Rust (interop/run.sh)" 1200 bash interop/run.sh
+stage "interop: stock clients in Python, Node, Java, Go, C, Rust, Ruby, PHP and Perl (interop/run.sh)" 1200 bash interop/run.sh
 echo "== all tests passed in $((SECONDS - total_start)) s"

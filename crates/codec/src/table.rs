@@ -155,7 +155,9 @@ impl FieldValue {
             b'I' => fixed(4).map(|(v, r)| (I32(i32::from_be_bytes(array(v))), r))?,
             b'i' => fixed(4).map(|(v, r)| (U32(u32::from_be_bytes(array(v))), r))?,
             b'f' => fixed(4).map(|(v, r)| (F32(f32::from_be_bytes(array(v))), r))?,
-            b'l' => fixed(8).map(|(v, r)| (I64(i64::from_be_bytes(array(v))), r))?,
+            // 'L' too, as RabbitMQ reads it: a signed 64-bit value (the
+            // 0-9-1 errata; rabbitmq-c writes unsigned 64-bit values so).
+            b'l' | b'L' => fixed(8).map(|(v, r)| (I64(i64::from_be_bytes(array(v))), r))?,
             b'd' => fixed(8).map(|(v, r)| (F64(f64::from_be_bytes(array(v))), r))?,
             b'T' => fixed(8).map(|(v, r)| (Timestamp(u64::from_be_bytes(array(v))), r))?,
             b'D' => fixed(5).map(|(v, r)| {
@@ -199,7 +201,7 @@ fn skip_value(i: &[u8], depth: usize) -> Option<&[u8]> {
         b't' | b'b' | b'B' => i.get(1..),
         b's' | b'u' => i.get(2..),
         b'I' | b'i' | b'f' => i.get(4..),
-        b'l' | b'd' | b'T' => i.get(8..),
+        b'l' | b'L' | b'd' | b'T' => i.get(8..),
         b'D' => i.get(5..),
         b'V' => Some(i),
         b'S' | b'x' => long_raw(i).ok().map(|(rest, _)| rest),
@@ -415,6 +417,13 @@ mod tests {
             Some(FieldValue::LongString("all".into()))
         );
         assert_eq!(table.get("missing"), None);
+    }
+
+    #[test]
+    fn an_upper_case_l_is_read_as_a_signed_64_bit_value_as_rabbitmq_does() {
+        let raw = Bytes::from_static(b"\x01kL\xff\xff\xff\xff\xff\xff\xff\xfe");
+        let table = FieldTable::from_encoded(raw).expect("accepted");
+        assert!(matches!(table.get("k"), Some(FieldValue::I64(-2))));
     }
 
     #[test]
