@@ -115,6 +115,57 @@ pub async fn consume(channel: &Channel, queue: &str, tag: &str) -> lapin::Consum
         .expect("consume")
 }
 
+/// Declares a plain queue.
+pub async fn declare(ch: &Channel, name: &str) {
+    use lapin::options::QueueDeclareOptions;
+    ch.queue_declare(
+        name,
+        QueueDeclareOptions::default(),
+        lapin::types::FieldTable::default(),
+    )
+    .await
+    .unwrap();
+}
+
+/// Publishes `n` messages, bodies "0", "1", …, to `queue`, and returns once
+/// they have all arrived.
+pub async fn publish_n(ch: &Channel, queue: &str, n: usize) {
+    for i in 0..n {
+        ch.basic_publish(
+            "",
+            queue,
+            lapin::options::BasicPublishOptions::default(),
+            format!("{i}").as_bytes(),
+            lapin::BasicProperties::default(),
+        )
+        .await
+        .unwrap();
+    }
+    // A synchronous round trip after the publishes: they have all arrived.
+    passive_declare(ch, queue).await.unwrap();
+}
+
+/// The consumer's next delivery, within 5 s.
+pub async fn next(consumer: &mut lapin::Consumer) -> lapin::message::Delivery {
+    use futures_lite::StreamExt;
+    tokio::time::timeout(Duration::from_secs(5), consumer.next())
+        .await
+        .expect("a delivery within 5 s")
+        .unwrap()
+        .unwrap()
+}
+
+/// No delivery within 200 ms.
+pub async fn nothing_more(consumer: &mut lapin::Consumer) {
+    use futures_lite::StreamExt;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), consumer.next())
+            .await
+            .is_err(),
+        "no more deliveries"
+    );
+}
+
 /// queue.declare with passive set: the queue's counts, or 404/405.
 pub async fn passive_declare(channel: &Channel, queue: &str) -> lapin::Result<lapin::Queue> {
     let options = lapin::options::QueueDeclareOptions {

@@ -5,51 +5,12 @@ use futures_lite::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Consumer};
+use lapin::BasicProperties;
 use std::time::Duration;
 use warren_tests::{
-    consume, passive_declare, reply_code, reply_text, watch_channel_error, watch_connection_error,
-    TestServer,
+    consume, declare, next, nothing_more, passive_declare, publish_n, reply_code, reply_text,
+    watch_channel_error, watch_connection_error, TestServer,
 };
-
-async fn declare(ch: &Channel, name: &str) {
-    ch.queue_declare(name, QueueDeclareOptions::default(), FieldTable::default())
-        .await
-        .unwrap();
-}
-
-async fn publish_n(ch: &Channel, queue: &str, n: usize) {
-    for i in 0..n {
-        ch.basic_publish(
-            "",
-            queue,
-            BasicPublishOptions::default(),
-            format!("{i}").as_bytes(),
-            BasicProperties::default(),
-        )
-        .await
-        .unwrap();
-    }
-    // A synchronous round trip after the publishes: they have all arrived.
-    passive_declare(ch, queue).await.unwrap();
-}
-
-async fn next(consumer: &mut Consumer) -> Delivery {
-    tokio::time::timeout(Duration::from_secs(5), consumer.next())
-        .await
-        .expect("a delivery within 5 s")
-        .unwrap()
-        .unwrap()
-}
-
-async fn nothing_more(consumer: &mut Consumer) {
-    assert!(
-        tokio::time::timeout(Duration::from_millis(200), consumer.next())
-            .await
-            .is_err(),
-        "no more deliveries"
-    );
-}
 
 fn body(d: &Delivery) -> String {
     String::from_utf8(d.data.clone()).unwrap()

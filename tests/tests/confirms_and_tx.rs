@@ -6,7 +6,9 @@ use lapin::publisher_confirm::Confirmation;
 use lapin::types::FieldTable;
 use lapin::BasicProperties;
 use std::time::Duration;
-use warren_tests::{consume, passive_declare, reply_code, reply_text, TestServer};
+use warren_tests::{
+    consume, declare, passive_declare, publish_n, reply_code, reply_text, TestServer,
+};
 
 #[tokio::test]
 async fn every_publish_is_confirmed() {
@@ -128,20 +130,8 @@ async fn tx_acks_apply_at_commit_and_rollback_keeps_them_unacknowledged() {
 async fn acks_a_transaction_never_committed_are_undone_when_its_channel_closes() {
     let server = TestServer::start().await;
     let (c, ch) = server.channel().await;
-    ch.queue_declare("q", QueueDeclareOptions::default(), FieldTable::default())
-        .await
-        .unwrap();
-    for i in 0..3 {
-        ch.basic_publish(
-            "",
-            "q",
-            BasicPublishOptions::default(),
-            format!("{i}").as_bytes(),
-            BasicProperties::default(),
-        )
-        .await
-        .unwrap();
-    }
+    declare(&ch, "q").await;
+    publish_n(&ch, "q", 3).await;
     ch.tx_select().await.unwrap();
     let mut tags = Vec::new();
     for _ in 0..3 {

@@ -3,51 +3,10 @@
 //! ones too, and shares the room it gives back among the channel's queues.
 
 use futures_lite::StreamExt;
-use lapin::message::Delivery;
 use lapin::options::*;
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Consumer};
 use std::time::Duration;
-use warren_tests::{consume, passive_declare, TestServer};
-
-async fn declare(ch: &Channel, name: &str) {
-    ch.queue_declare(name, QueueDeclareOptions::default(), FieldTable::default())
-        .await
-        .unwrap();
-}
-
-async fn publish_n(ch: &Channel, queue: &str, n: usize) {
-    for i in 0..n {
-        ch.basic_publish(
-            "",
-            queue,
-            BasicPublishOptions::default(),
-            format!("{i}").as_bytes(),
-            BasicProperties::default(),
-        )
-        .await
-        .unwrap();
-    }
-    // A synchronous round trip after the publishes: they have all arrived.
-    passive_declare(ch, queue).await.unwrap();
-}
-
-async fn next(consumer: &mut Consumer) -> Delivery {
-    tokio::time::timeout(Duration::from_secs(5), consumer.next())
-        .await
-        .expect("a delivery within 5 s")
-        .unwrap()
-        .unwrap()
-}
-
-async fn nothing_more(consumer: &mut Consumer) {
-    assert!(
-        tokio::time::timeout(Duration::from_millis(200), consumer.next())
-            .await
-            .is_err(),
-        "no more deliveries"
-    );
-}
+use warren_tests::{consume, declare, next, nothing_more, publish_n, TestServer};
 
 #[tokio::test]
 async fn per_consumer_prefetch_is_honoured() {

@@ -1,7 +1,8 @@
 //! What a SIGHUP changes while Warren runs: the TLS certificates and key
 //! (read again even when their paths stay the same, so that renewed files
-//! take effect), and the limits new connections are offered or held to.
-//! Everything else is reported as needing a restart.
+//! take effect), the limits new connections are offered or held to, and
+//! (in main) the log level. Everything else is reported as needing a
+//! restart.
 
 use tracing::{info, warn};
 
@@ -71,6 +72,13 @@ impl Server {
             ("vhosts", old.vhosts != new.vhosts),
             ("users", old.users != new.users),
             ("loopback_users", old.loopback_users != new.loopback_users),
+            ("log_format", old.log_format != new.log_format),
+            ("log_file", old.log_file != new.log_file),
+            (
+                "log_file_rotation",
+                old.log_file_rotation != new.log_file_rotation,
+            ),
+            ("log_file_count", old.log_file_count != new.log_file_count),
             (
                 "limits.connection_max",
                 was.connection_max != now.connection_max,
@@ -88,26 +96,21 @@ impl Server {
                 report.need_restart.push(key);
             }
         }
-        // What runs now is the old configuration with the reloadable parts
-        // taken from the new one.
-        let mut running = old.clone();
-        running.tls = new.tls.clone();
-        running.log_level = new.log_level.clone();
-        for key in &report.changed {
-            match *key {
-                "limits.channel_max" => running.limits.channel_max = now.channel_max,
-                "limits.frame_max" => running.limits.frame_max = now.frame_max,
-                "limits.heartbeat" => running.limits.heartbeat = now.heartbeat,
-                "limits.max_message_size" => running.limits.max_message_size = now.max_message_size,
-                "limits.handshake_timeout" => {
-                    running.limits.handshake_timeout = now.handshake_timeout
-                }
-                "limits.max_transaction_bytes" => {
-                    running.limits.max_transaction_bytes = now.max_transaction_bytes
-                }
-                _ => {}
-            }
-        }
+        // What runs now: the new configuration, but for what takes a restart.
+        let mut running = new.clone();
+        running.data_dir = old.data_dir.clone();
+        running.listeners = old.listeners.clone();
+        running.vhosts = old.vhosts.clone();
+        running.users = old.users.clone();
+        running.loopback_users = old.loopback_users.clone();
+        running.quarantine_orphans = old.quarantine_orphans;
+        running.log_format = old.log_format;
+        running.log_file = old.log_file.clone();
+        running.log_file_rotation = old.log_file_rotation;
+        running.log_file_count = old.log_file_count;
+        running.limits.connection_max = was.connection_max;
+        running.limits.vm_memory_high_watermark = was.vm_memory_high_watermark.clone();
+        running.limits.queue_memory_bytes = was.queue_memory_bytes;
         *old = running;
         info!(changed = ?report.changed, "configuration reloaded");
         if !report.need_restart.is_empty() {
