@@ -123,6 +123,9 @@ pub struct Limits {
     pub max_message_size: u64,
     /// Milliseconds from the protocol header to connection.open-ok.
     pub handshake_timeout: u64,
+    /// Milliseconds a delivery may wait for its acknowledgement before its
+    /// channel is closed (RabbitMQ 3.10's `consumer_timeout`); 0: forever.
+    pub consumer_timeout: u64,
     /// 0: unlimited.
     pub connection_max: usize,
     /// How much memory publishers may fill before they are blocked.
@@ -198,6 +201,7 @@ impl Default for Limits {
             heartbeat: 60,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             handshake_timeout: 10_000,
+            consumer_timeout: 1_800_000,
             connection_max: 0,
             vm_memory_high_watermark: Watermark::default(),
             queue_memory_bytes: 16 * 1024 * 1024,
@@ -369,6 +373,7 @@ mod tests {
             (2047, 131_072, 60)
         );
         assert_eq!(c.limits.max_message_size, 128 * 1024 * 1024);
+        assert_eq!(c.limits.consumer_timeout, 1_800_000);
         assert_eq!(c.vhosts, ["/"]);
         assert_eq!(c.users[0].name, "guest");
     }

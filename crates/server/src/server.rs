@@ -119,6 +119,10 @@ impl Server {
             connection_config: std::sync::RwLock::new(connection_config(config)),
             tls: std::sync::RwLock::new(tls),
             trusted_proxies: config.listeners.trusted_proxies(),
+            consumer_timeout: match limits.consumer_timeout {
+                0 => None,
+                ms => Some(Duration::from_millis(ms)),
+            },
         });
         let max_connections = match limits.connection_max {
             0 => None,

@@ -13,6 +13,8 @@ pub struct Shared {
     pub users: Arc<Users>,
     /// Settings for connections accepted from now on.
     pub connection_config: RwLock<ConnectionConfig>,
+    /// How long a delivery may wait for its acknowledgement (None: forever).
+    pub consumer_timeout: Option<std::time::Duration>,
     /// Peers whose connections may open with a PROXY protocol header.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The TLS listeners' acceptor and handshake timeout (ms).

@@ -24,6 +24,9 @@ pub struct Outstanding {
     pub id: u64,
     /// Counts against the channel's prefetch (consumer deliveries do, gets do not).
     pub counted: bool,
+    /// When it was sent (the input or delivery batch's clock), for the
+    /// consumer acknowledgement timeout.
+    pub sent: std::time::Instant,
 }
 
 /// A publish held until tx.commit.
@@ -136,6 +139,11 @@ impl OpenChannel {
 
     pub fn track(&mut self, entry: Outstanding) {
         self.unacked.push_back(entry);
+    }
+
+    /// When the oldest delivery still awaiting its acknowledgement was sent.
+    pub fn oldest_unacked(&self) -> Option<std::time::Instant> {
+        self.unacked.front().map(|o| o.sent)
     }
 
     /// Takes the deliveries an ack/nack/reject names; 406 for a tag that is

@@ -131,6 +131,7 @@ impl Session {
             out.send_method(ch, BasicGetEmpty::default().into());
             return Ok(());
         };
+        let sent = self.now;
         let state = self.channel(ch)?;
         let tag = state.next_tag();
         state.counts.delivered += 1;
@@ -140,6 +141,7 @@ impl Session {
                 queue,
                 id: got.id,
                 counted: false,
+                sent,
             });
         }
         let ok = BasicGetOk {
@@ -188,6 +190,7 @@ impl Session {
                         queue: d.queue,
                         id: d.id,
                         counted: true,
+                        sent: self.now,
                     });
                 }
             }

@@ -3,6 +3,7 @@
 //! file of its concern: declarations, publish, confirms, consume, settle,
 //! transactions.
 
+mod ack_timeout;
 mod channel;
 mod confirms;
 mod consume;
@@ -53,6 +54,10 @@ pub struct Session {
     bell: Arc<Notify>,
     /// Lists the connection in the broker's statistics while it lives.
     _listed: Registered<ConnectionStats>,
+    /// The clock of the batch being handled (see [`set_clock`](Self::set_clock)).
+    now: std::time::Instant,
+    /// How long a delivery may wait for its acknowledgement (None: forever).
+    consumer_timeout: Option<std::time::Duration>,
 }
 
 fn not_implemented(text: &str) -> AmqpError {
@@ -81,6 +86,8 @@ impl Session {
             bell: Arc::new(Notify::new()),
             pending: FxHashMap::default(),
             cache: RouteCache::default(),
+            now: std::time::Instant::now(),
+            consumer_timeout: None,
         }
     }
 

@@ -63,13 +63,10 @@ impl Handler {
                 };
                 info!(%peer, user, vhost, connection_name = self.name.as_deref(), "connection opened");
                 let id = self.shared.broker.next_connection_id();
-                self.session = Some(Session::new(
-                    vh,
-                    id,
-                    user.clone(),
-                    conn.capabilities(),
-                    self.port.clone(),
-                ));
+                let mut session =
+                    Session::new(vh, id, user.clone(), conn.capabilities(), self.port.clone());
+                session.set_consumer_timeout(self.shared.consumer_timeout);
+                self.session = Some(session);
                 self.user = user;
                 self.vhost_name = vhost;
             }
