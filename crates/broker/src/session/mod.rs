@@ -4,6 +4,7 @@
 //! transactions.
 
 mod ack_timeout;
+mod alternate;
 mod channel;
 mod confirms;
 mod consume;

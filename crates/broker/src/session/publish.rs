@@ -184,6 +184,9 @@ impl Session {
         if !cc.is_empty() {
             self.route_cc(exchange, cc, headers, &mut routed);
         }
+        if routed.is_empty() && exchange.args.alternate_exchange.is_some() {
+            self.route_alternates(exchange, &message.routing_key, cc, headers, &mut routed);
+        }
         let mut outcome = Enqueued::InMemory;
         if let (true, Some(storage)) = (persistent, &self.vhost.storage) {
             let durable: Vec<_> = routed
@@ -235,7 +238,7 @@ impl Session {
     }
 
     /// Adds the queues the `CC` and `BCC` keys reach; each queue stays once.
-    fn route_cc(
+    pub(super) fn route_cc(
         &mut self,
         exchange: &Exchange,
         cc: &[ShortString],
