@@ -106,6 +106,7 @@ impl QueueState {
                     if let Some(mut entry) = self.settle(id) {
                         if requeue {
                             entry.redelivered = true;
+                            entry.message.unpin();
                             self.requeued.insert(entry.id, entry);
                         } else {
                             self.forget(&entry);

@@ -11,7 +11,8 @@ impl QueueState {
         // With consumers it is not: the copy would cost every busy queue an
         // allocation per message (a quarter more CPU in the throughput
         // scenario), and the resident-memory alarm bounds what slow
-        // consumers leave pinned.
+        // consumers leave pinned. Rejected messages put back are copied
+        // too (actor.rs): they wait for another consumer.
         if self.consumers.is_empty() {
             message.unpin();
         }
