@@ -130,3 +130,42 @@ async fn a_non_string_alternate_is_406() {
         "PRECONDITION_FAILED - invalid type 'signedint' for arg 'alternate-exchange' in exchange 'bad-ae' in vhost '/'"
     );
 }
+
+/// E7: a redeclare compares `alternate-exchange` and no other argument.
+#[tokio::test]
+async fn redeclares_compare_the_alternate_exchange_only() {
+    let server = TestServer::start().await;
+    let c = server.connect().await;
+    let again = |alternate: Option<&'static str>, foo: &'static str| {
+        let c = &c;
+        async move {
+            let ch = c.create_channel().await.unwrap();
+            let mut args = FieldTable::default();
+            args.insert("x-foo".into(), AMQPValue::LongString(foo.into()));
+            if let Some(alternate) = alternate {
+                args.insert(
+                    "alternate-exchange".into(),
+                    AMQPValue::LongString(alternate.into()),
+                );
+            }
+            ch.exchange_declare(
+                "x",
+                ExchangeKind::Direct,
+                ExchangeDeclareOptions::default(),
+                args,
+            )
+            .await
+            .map_err(|e| (warren_tests::reply_code(&e), warren_tests::reply_text(&e)))
+        }
+    };
+    again(Some("a"), "1").await.unwrap();
+    assert_eq!(again(Some("a"), "2").await, Ok(()));
+    let refused = |received: &str, current: &str| {
+        Err((406, format!("PRECONDITION_FAILED - inequivalent arg 'alternate-exchange' for exchange 'x' in vhost '/': received {received} but current is {current}")))
+    };
+    assert_eq!(again(Some("b"), "1").await, refused("'b'", "'a'"));
+    assert_eq!(
+        again(None, "1").await,
+        refused("none", "the value 'a' of type 'longstr'")
+    );
+}

@@ -53,31 +53,43 @@ pub fn in_exclusive_use(name: &ShortString, vhost: &str) -> AmqpError {
     )
 }
 
-/// How RabbitMQ shows a value in an "inequivalent arg" text.
+/// How RabbitMQ shows a value in an "inequivalent arg" text when the
+/// other side has none: with its type.
 pub fn show(value: Option<&FieldValue>) -> String {
-    let Some(value) = value else {
-        return "none".into();
-    };
-    let (text, kind) = match value {
-        FieldValue::Bool(b) => (b.to_string(), "bool"),
-        FieldValue::I8(v) => (v.to_string(), "byte"),
-        FieldValue::U8(v) => (v.to_string(), "unsignedbyte"),
-        FieldValue::I16(v) => (v.to_string(), "short"),
-        FieldValue::U16(v) => (v.to_string(), "unsignedshort"),
-        FieldValue::I32(v) => (v.to_string(), "signedint"),
-        FieldValue::U32(v) => (v.to_string(), "unsignedint"),
-        FieldValue::I64(v) => (v.to_string(), "long"),
-        FieldValue::F32(v) => (v.to_string(), "float"),
-        FieldValue::F64(v) => (v.to_string(), "double"),
-        FieldValue::Decimal { scale, value } => (format!("{value}e-{scale}"), "decimal"),
-        FieldValue::LongString(s) => (s.to_string(), "longstr"),
-        FieldValue::Bytes(s) => (s.to_string(), "binary"),
-        FieldValue::Timestamp(t) => (t.to_string(), "timestamp"),
-        FieldValue::Array(_) => ("[...]".into(), "array"),
-        FieldValue::Table(_) => ("[...]".into(), "table"),
-        FieldValue::Void => ("".into(), "void"),
-    };
-    format!("the value '{text}' of type '{kind}'")
+    match value {
+        None => "none".into(),
+        Some(value) => format!(
+            "the value '{}' of type '{}'",
+            printed(value),
+            crate::args::type_name(value)
+        ),
+    }
+}
+
+/// How RabbitMQ shows a value when both sides have one: quoted only.
+pub fn quote(value: &FieldValue) -> String {
+    format!("'{}'", printed(value))
+}
+
+fn printed(value: &FieldValue) -> String {
+    match value {
+        FieldValue::Bool(b) => b.to_string(),
+        FieldValue::I8(v) => v.to_string(),
+        FieldValue::U8(v) => v.to_string(),
+        FieldValue::I16(v) => v.to_string(),
+        FieldValue::U16(v) => v.to_string(),
+        FieldValue::I32(v) => v.to_string(),
+        FieldValue::U32(v) => v.to_string(),
+        FieldValue::I64(v) => v.to_string(),
+        FieldValue::F32(v) => v.to_string(),
+        FieldValue::F64(v) => v.to_string(),
+        FieldValue::Decimal { scale, value } => format!("{{{scale},{value}}}"),
+        FieldValue::LongString(s) => s.to_string(),
+        FieldValue::Bytes(s) => s.to_string(),
+        FieldValue::Timestamp(t) => t.to_string(),
+        FieldValue::Array(_) | FieldValue::Table(_) => "[...]".into(),
+        FieldValue::Void => "undefined".into(),
+    }
 }
 
 pub fn inequivalent(arg: &str, what: &str, received: String, current: String) -> AmqpError {

@@ -18,6 +18,8 @@ async fn definitions_and_persistent_messages_survive_a_restart() {
     let mut args = FieldTable::default();
     args.insert("x-custom".into(), AMQPValue::LongString("kept".into()));
     args.insert("x-number".into(), AMQPValue::LongLongInt(42));
+    // Compared on redeclare (the two above are kept but not compared).
+    args.insert("x-max-length".into(), AMQPValue::LongLongInt(1000));
     {
         let warren = Warren::start(&dir);
         let (_c, ch) = warren.channel().await;

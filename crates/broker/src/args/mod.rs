@@ -4,12 +4,16 @@
 
 mod equivalence;
 mod exchange;
+pub mod expiration;
 mod queue;
+mod queue_type;
+mod validators;
 mod value;
 
 pub use equivalence::{check_exchange, check_queue, ExchangeShape, QueueShape};
 pub use exchange::ExchangeArgs;
-pub use queue::{Overflow, QueueArgs, QueueSettings, QueueType};
+pub use queue::{declared_type, Overflow, QueueArgs, QueueSettings};
+pub use queue_type::QueueType;
 pub(crate) use value::type_name;
 
 /// Which value is in effect when a queue argument and a policy both set a

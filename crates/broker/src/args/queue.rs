@@ -3,17 +3,10 @@
 
 use warren_codec::{FieldTable, FieldValue, ShortString};
 
-use super::value::{self, MAX_MILLIS};
+use super::queue_type::QueueType;
+use super::validators::VALIDATORS;
+use super::value;
 use super::Precedence;
-
-/// The kinds of queue a declaration can ask for (`x-queue-type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum QueueType {
-    #[default]
-    Classic,
-    Quorum,
-    Stream,
-}
 
 /// What `x-overflow` asks for once a length limit is reached. (Ordered
 /// only so that [`Precedence::pick`] takes it like any other value.)
@@ -100,6 +93,12 @@ pub enum ArgError {
         key: &'static str,
         kind: &'static str,
     },
+    /// `invalid arg '<key>' for <queue> of queue type <module>`: an
+    /// argument only other kinds take.
+    Foreign {
+        key: &'static str,
+        queue_type: QueueType,
+    },
 }
 
 impl ArgError {
@@ -112,6 +111,12 @@ impl ArgError {
             ArgError::Type { key, kind } => {
                 format!("invalid type '{kind}' for arg '{key}' in {what}")
             }
+            ArgError::Foreign { key, queue_type } => {
+                format!(
+                    "invalid arg '{key}' for {what} of queue type {}",
+                    queue_type.module()
+                )
+            }
         }
     }
 }
@@ -121,112 +126,67 @@ fn invalid(key: &'static str) -> impl FnOnce(String) -> ArgError {
 }
 
 impl QueueArgs {
-    /// Reads a new queue's arguments, in the order RabbitMQ checks them.
-    /// Arguments no queue acts on are kept in the table and otherwise
-    /// ignored, as RabbitMQ does.
+    /// Reads a new queue's arguments, in the order RabbitMQ checks them:
+    /// the dead-letter exchange's type, the queue's kind, the arguments of
+    /// that kind, then those only other kinds take (refused). Arguments no
+    /// kind takes are kept in the table and otherwise ignored.
     pub fn parse(table: &FieldTable) -> Result<QueueArgs, ArgError> {
-        let mut s = QueueSettings::default();
-        let get = |key: &str| table.get(key);
-        if let Some(v) = get("x-dead-letter-exchange") {
-            let FieldValue::LongString(name) = &v else {
+        if let Some(v) = table.get("x-dead-letter-exchange") {
+            if !matches!(v, FieldValue::LongString(_)) {
                 return Err(ArgError::Type {
                     key: "x-dead-letter-exchange",
                     kind: value::type_name(&v),
                 });
-            };
-            s.dead_letter_exchange = Some(short(name.as_bytes()));
-        }
-        let queue_type = match get("x-queue-type") {
-            None => QueueType::Classic,
-            Some(v) => match value::string(&v).map_err(invalid("x-queue-type"))?.as_str() {
-                "classic" => QueueType::Classic,
-                "quorum" => QueueType::Quorum,
-                "stream" => QueueType::Stream,
-                other => {
-                    return Err(invalid("x-queue-type")(format!(
-                        "\"unsupported queue type '{other}'\""
-                    )))
-                }
-            },
-        };
-        if let Some(v) = get("x-expires") {
-            s.expires =
-                Some(value::bounded(&v, 1, Some(MAX_MILLIS)).map_err(invalid("x-expires"))?);
-        }
-        if let Some(v) = get("x-message-ttl") {
-            s.message_ttl =
-                Some(value::bounded(&v, 0, Some(MAX_MILLIS)).map_err(invalid("x-message-ttl"))?);
-        }
-        if let Some(v) = get("x-dead-letter-routing-key") {
-            let key = value::string(&v).map_err(invalid("x-dead-letter-routing-key"))?;
-            if s.dead_letter_exchange.is_none() {
-                return Err(invalid("x-dead-letter-routing-key")(
-                    "routing_key_but_no_dlx_defined".into(),
-                ));
-            }
-            s.dead_letter_routing_key = Some(short(key.as_bytes()));
-        }
-        if let Some(v) = get("x-max-length") {
-            s.max_length = Some(value::bounded(&v, 0, None).map_err(invalid("x-max-length"))?);
-        }
-        if let Some(v) = get("x-max-length-bytes") {
-            s.max_length_bytes =
-                Some(value::bounded(&v, 0, None).map_err(invalid("x-max-length-bytes"))?);
-        }
-        if let Some(v) = get("x-max-priority") {
-            let n = value::bounded(&v, 0, None).map_err(invalid("x-max-priority"))?;
-            let n = u8::try_from(n)
-                .map_err(|_| invalid("x-max-priority")(format!("{{max_value_exceeded,{n}}}")))?;
-            s.max_priority = Some(n);
-        }
-        if let Some(v) = get("x-overflow") {
-            s.overflow = Some(
-                match value::string(&v).map_err(invalid("x-overflow"))?.as_str() {
-                    "drop-head" => Overflow::DropHead,
-                    "reject-publish" => Overflow::RejectPublish,
-                    "reject-publish-dlx" => Overflow::RejectPublishDlx,
-                    _ => return Err(invalid("x-overflow")("invalid_overflow".into())),
-                },
-            );
-        }
-        if let Some(v) = get("x-queue-mode") {
-            let mode = value::string(&v).map_err(invalid("x-queue-mode"))?;
-            if mode != "default" && mode != "lazy" {
-                return Err(invalid("x-queue-mode")(format!(
-                    "\"unsupported queue mode '{mode}'\""
-                )));
             }
         }
-        if let Some(v) = get("x-queue-version") {
-            let version = value::integer(&v).map_err(invalid("x-queue-version"))?;
-            if version != 1 && version != 2 {
-                return Err(invalid("x-queue-version")(format!(
-                    "\"unsupported queue version '{version}'\""
-                )));
+        let queue_type = declared_type(table)?;
+        if queue_type == QueueType::Stream {
+            // Until streams exist: refused as RabbitMQ refuses a kind it lacks.
+            return Err(invalid("x-queue-type")(
+                "\"unsupported queue type 'stream'\"".into(),
+            ));
+        }
+        let mut settings = QueueSettings::default();
+        for (key, validate) in VALIDATORS {
+            if !queue_type.takes(key) {
+                continue;
+            }
+            if let Some(v) = table.get(key) {
+                validate(&v, table, &mut settings).map_err(invalid(key))?;
             }
         }
-        if let Some(v) = get("x-single-active-consumer") {
-            s.single_active_consumer =
-                value::boolean(&v).map_err(invalid("x-single-active-consumer"))?;
+        if let Some(key) = table
+            .iter()
+            .find_map(|(k, _)| k.as_str().and_then(|k| queue_type.foreign(k)))
+        {
+            return Err(ArgError::Foreign { key, queue_type });
         }
-        if let Some(v) = get("x-queue-master-locator") {
-            // RabbitMQ 3.10 crashes the declare (541) on other values.
-            let locator = value::string(&v).map_err(invalid("x-queue-master-locator"))?;
-            if !["client-local", "min-masters", "random"].contains(&locator.as_str()) {
-                return Err(invalid("x-queue-master-locator")(format!(
-                    "\"unsupported queue master locator '{locator}'\""
-                )));
-            }
+        if queue_type == QueueType::Quorum && settings.overflow == Some(Overflow::RejectPublishDlx)
+        {
+            // As RabbitMQ 3.10 does (with a warning in its log).
+            tracing::warn!("x-overflow reject-publish-dlx is drop-head on a quorum queue");
+            settings.overflow = Some(Overflow::DropHead);
         }
-        // Not validated by RabbitMQ 3.10; read when it is a count.
-        s.delivery_limit = get("x-delivery-limit")
-            .and_then(|v| value::integer(&v).ok())
-            .and_then(|n| u64::try_from(n).ok());
         Ok(QueueArgs {
             table: table.clone(),
             queue_type,
-            settings: s,
+            settings,
         })
+    }
+}
+
+/// The kind a declaration asks for (`x-queue-type`, classic when absent).
+pub fn declared_type(table: &FieldTable) -> Result<QueueType, ArgError> {
+    let Some(v) = table.get("x-queue-type") else {
+        return Ok(QueueType::Classic);
+    };
+    match value::string(&v).map_err(invalid("x-queue-type"))?.as_str() {
+        "classic" => Ok(QueueType::Classic),
+        "quorum" => Ok(QueueType::Quorum),
+        "stream" => Ok(QueueType::Stream),
+        other => Err(invalid("x-queue-type")(format!(
+            "\"unsupported queue type '{other}'\""
+        ))),
     }
 }
 
@@ -235,16 +195,29 @@ impl QueueArgs {
     /// declared; should one no longer be, it stays in the table and
     /// otherwise counts as unset, so that a stored queue always comes back.
     pub fn restored(table: FieldTable) -> QueueArgs {
-        QueueArgs::parse(&table).unwrap_or(QueueArgs {
+        if let Ok(args) = QueueArgs::parse(&table) {
+            return args;
+        }
+        // Declared under older rules: read what still reads, key by key.
+        let queue_type = match declared_type(&table) {
+            Ok(QueueType::Quorum) => QueueType::Quorum,
+            _ => QueueType::Classic,
+        };
+        let mut settings = QueueSettings::default();
+        for (key, validate) in VALIDATORS {
+            if let (true, Some(v)) = (queue_type.takes(key), table.get(key)) {
+                let mut one = settings.clone();
+                if validate(&v, &table, &mut one).is_ok() {
+                    settings = one;
+                }
+            }
+        }
+        QueueArgs {
             table,
-            ..Default::default()
-        })
+            queue_type,
+            settings,
+        }
     }
-}
-
-fn short(bytes: &[u8]) -> ShortString {
-    // Longer names cannot name an exchange; cut, as nothing can match them.
-    ShortString::try_from(&bytes[..bytes.len().min(255)]).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -279,13 +252,12 @@ mod tests {
             ("x-overflow", text("reject-publish")),
             ("x-max-priority", FieldValue::U8(10)),
             ("x-single-active-consumer", FieldValue::Bool(true)),
-            ("x-queue-type", text("quorum")),
-            ("x-delivery-limit", FieldValue::I32(3)),
+            ("x-queue-type", text("classic")),
             ("x-foo", text("kept, ignored")),
         ]))
         .unwrap();
         let s = &args.settings;
-        assert_eq!(args.queue_type, QueueType::Quorum);
+        assert_eq!(args.queue_type, QueueType::Classic);
         assert_eq!(
             (s.message_ttl, s.expires, s.max_length),
             (Some(5000), Some(1), Some(0))
@@ -298,8 +270,68 @@ mod tests {
         assert_eq!(s.overflow, Some(Overflow::RejectPublish));
         assert_eq!(s.max_priority, Some(10));
         assert!(s.single_active_consumer);
-        assert_eq!(s.delivery_limit, Some(3));
         assert!(args.table.get("x-foo").is_some());
+    }
+
+    #[test]
+    fn arguments_stored_under_older_rules_come_back_as_far_as_they_read() {
+        let args = QueueArgs::restored(table(&[
+            ("x-message-ttl", FieldValue::I32(500)),
+            ("x-delivery-limit", FieldValue::I32(5)),
+            ("x-max-length", FieldValue::I32(-1)),
+        ]));
+        assert_eq!(args.queue_type, QueueType::Classic);
+        assert_eq!(args.settings.message_ttl, Some(500));
+        assert_eq!(args.settings.max_length, None);
+        assert_eq!(args.table.iter().count(), 3);
+        let stream = QueueArgs::restored(table(&[("x-queue-type", text("stream"))]));
+        assert_eq!(stream.queue_type, QueueType::Classic);
+    }
+
+    #[test]
+    fn quorum_queues_take_their_own_arguments() {
+        let args = QueueArgs::parse(&table(&[
+            ("x-queue-type", text("quorum")),
+            ("x-delivery-limit", FieldValue::I32(3)),
+            ("x-dead-letter-strategy", text("at-least-once")),
+            ("x-overflow", text("reject-publish-dlx")),
+            ("x-quorum-initial-group-size", FieldValue::I32(3)),
+        ]))
+        .unwrap();
+        assert_eq!(args.queue_type, QueueType::Quorum);
+        assert_eq!(args.settings.delivery_limit, Some(3));
+        assert_eq!(args.settings.overflow, Some(Overflow::DropHead));
+        let q = "for queue 'q' in vhost '/'";
+        for (pairs, expected) in [
+            (
+                vec![
+                    ("x-queue-type", text("quorum")),
+                    ("x-max-priority", FieldValue::I32(300)),
+                ],
+                format!("invalid arg 'x-max-priority' {q} of queue type rabbit_quorum_queue"),
+            ),
+            (
+                vec![
+                    ("x-queue-type", text("quorum")),
+                    ("x-dead-letter-strategy", text("x")),
+                ],
+                format!("invalid arg 'x-dead-letter-strategy' {q}: invalid_dlx_strategy"),
+            ),
+            (
+                vec![("x-delivery-limit", FieldValue::I32(5))],
+                format!("invalid arg 'x-delivery-limit' {q} of queue type rabbit_classic_queue"),
+            ),
+            (
+                vec![("x-max-age", text("1D"))],
+                format!("invalid arg 'x-max-age' {q} of queue type rabbit_classic_queue"),
+            ),
+            (
+                vec![("x-queue-type", text("stream"))],
+                format!("invalid arg 'x-queue-type' {q}: \"unsupported queue type 'stream'\""),
+            ),
+        ] {
+            assert_eq!(reason(&pairs), expected);
+        }
     }
 
     #[test]

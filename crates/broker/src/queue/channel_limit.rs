@@ -25,6 +25,11 @@ impl ChannelLimit {
         self.limit.store(limit, Ordering::Relaxed);
     }
 
+    /// Whether a channel-wide (global) prefetch is set.
+    pub fn is_set(&self) -> bool {
+        self.limit.load(Ordering::Relaxed) > 0
+    }
+
     /// Takes one slot for a delivery from `queue` if the channel has room
     /// and no queue refused before it is still waiting; otherwise `queue`
     /// joins the line (once) and is refused.

@@ -142,8 +142,9 @@ pub fn start(
     stats: Registered<QueueStats>,
 ) -> Arc<QueueHandle> {
     match config.args.queue_type {
-        // Quorum and stream declarations get a classic queue until the
-        // replicated kind exists (docs/compatibility.md).
+        // A quorum queue is the durable classic queue until the replicated
+        // kind exists; streams are refused at declare (docs/compatibility.md),
+        // and one restored from an older data directory is classic.
         QueueType::Classic | QueueType::Quorum | QueueType::Stream => {
             QueueHandle::start_classic(config, memory, persistence, initial, stats)
         }

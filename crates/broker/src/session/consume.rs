@@ -8,6 +8,7 @@ use warren_protocol::AmqpError;
 
 use super::channel::Outstanding;
 use super::{not_implemented, Outbox, Session};
+use crate::args::QueueType;
 use crate::errors;
 use crate::names;
 use crate::queue::{ConnEvent, ConsumeRefused, ConsumerSpec};
@@ -48,6 +49,15 @@ impl Session {
         let queue = self.vhost.find_queue(&name, self.conn)?;
         let (conn, port) = (self.conn, self.port.clone());
         let state = self.channel(ch)?;
+        if queue.args.queue_type == QueueType::Quorum && state.limit.is_set() {
+            return Err(AmqpError::new(
+                ReplyCode::NotImplemented,
+                format!(
+                    "{} does not support global qos",
+                    errors::resource("queue", &name, &self.vhost.name)
+                ),
+            ));
+        }
         let tag = if c.consumer_tag.is_empty() {
             names::consumer_tag()
         } else {

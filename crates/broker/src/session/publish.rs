@@ -10,6 +10,7 @@ use warren_store::{DurableMark, PublishRecord};
 
 use super::channel::HeldPublish;
 use super::{not_implemented, sender_selected, Outbox, Session};
+use crate::args;
 use crate::errors;
 use crate::exchange::Exchange;
 use crate::message::Message;
@@ -72,6 +73,14 @@ impl Session {
                     ),
                 )));
             }
+        }
+        if let Some(expiration) = &properties.expiration {
+            args::expiration::parse(expiration.as_bytes()).map_err(|reason| {
+                on(AmqpError::new(
+                    ReplyCode::PreconditionFailed,
+                    format!("invalid expiration '{expiration}': {reason}"),
+                ))
+            })?;
         }
         let persistent = properties.delivery_mode == Some(2);
         let mut headers = properties.headers;

@@ -37,7 +37,17 @@ impl VHost {
         if d.queue.as_bytes().starts_with(b"amq.") {
             return Err(errors::reserved_name("queue", &d.queue));
         }
+        let refused = |text: String| AmqpError::new(ReplyCode::PreconditionFailed, text);
         let name = if d.queue.is_empty() {
+            // RabbitMQ refuses this before it reads any other argument.
+            if let Ok(kind) = args::declared_type(&d.arguments) {
+                if kind.refuses_server_names() {
+                    return Err(refused(format!(
+                        "Cannot declare a server-named queue for type {}",
+                        kind.module()
+                    )));
+                }
+            }
             names::queue_name()
         } else {
             d.queue.clone()
@@ -51,6 +61,7 @@ impl VHost {
             }
             args::check_queue(
                 &resource("queue", &name, &self.name),
+                existing.args.queue_type,
                 QueueShape {
                     durable: d.durable,
                     auto_delete: d.auto_delete,
@@ -66,12 +77,15 @@ impl VHost {
             return Ok((existing, messages, consumers));
         }
         // Only a new queue's arguments are validated, as in RabbitMQ.
-        let queue_args = QueueArgs::parse(&d.arguments).map_err(|e| {
-            AmqpError::new(
-                ReplyCode::PreconditionFailed,
-                e.text(&resource("queue", &name, &self.name)),
-            )
-        })?;
+        let what = || resource("queue", &name, &self.name);
+        let queue_args = QueueArgs::parse(&d.arguments).map_err(|e| refused(e.text(&what())))?;
+        let kind = queue_args.queue_type;
+        if let Some(property) = kind.refused_property(d.durable, d.exclusive, d.auto_delete) {
+            return Err(refused(format!(
+                "invalid property '{property}' for {}",
+                what()
+            )));
+        }
         let config = QueueConfig {
             name: name.clone(),
             durable: d.durable,

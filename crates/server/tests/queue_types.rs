@@ -1,0 +1,60 @@
+//! Queue kinds across restarts: a quorum queue (served by the durable
+//! single-node queue until replicated queues exist) keeps its kind, its
+//! arguments and its persistent messages through a kill -9.
+
+mod common;
+
+use common::*;
+use lapin::options::*;
+use lapin::types::{AMQPValue, FieldTable};
+
+fn quorum() -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    args.insert("x-delivery-limit".into(), AMQPValue::LongInt(3));
+    args
+}
+
+#[tokio::test]
+async fn a_quorum_queue_keeps_its_kind_and_messages_through_kill_9() {
+    let dir = data_dir("quorum");
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    {
+        let mut warren = Warren::start(&dir);
+        let (_c, ch) = warren.channel().await;
+        ch.queue_declare("qq", durable, quorum()).await.unwrap();
+        ch.confirm_select(Default::default()).await.unwrap();
+        for i in 0..3 {
+            let body = format!("m{i}");
+            let confirm = ch
+                .basic_publish("", "qq", Default::default(), body.as_bytes(), persistent())
+                .await
+                .unwrap();
+            assert!(confirm.await.unwrap().is_ack());
+        }
+        warren.kill9();
+    }
+    let warren = Warren::start(&dir);
+    let (c, ch) = warren.channel().await;
+    ch.queue_declare("qq", durable, quorum()).await.unwrap();
+    let e = ch
+        .queue_declare("qq", durable, FieldTable::default())
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("inequivalent arg 'x-queue-type' for queue 'qq' in vhost '/': received none but current is the value 'quorum' of type 'longstr'"),
+        "{e}"
+    );
+    let ch = c.create_channel().await.unwrap();
+    assert_eq!(
+        drain(&ch, "qq").await,
+        [b"m0".to_vec(), b"m1".to_vec(), b"m2".to_vec()]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
