@@ -9,6 +9,7 @@
 mod args;
 mod blocking;
 mod broker;
+mod clock;
 mod errors;
 mod exchange;
 mod flow;

@@ -22,12 +22,18 @@ pub struct Message {
     /// Its id in the message store, for the copies held by durable queues
     /// (which write an ack record when it leaves them).
     pub stored: Option<u64>,
+    /// When it expires (ms since the epoch; 0: never): from its
+    /// `expiration` when published, then, in a queue, the lower of that
+    /// and the queue's message TTL.
+    pub expires_at: u64,
 }
 
 impl Message {
-    /// A message read back from the store.
+    /// A message read back from the store (its deadline as published;
+    /// the queue applies its own TTL).
     pub fn from_stored(stored: warren_store::StoredMessage) -> Option<Message> {
         Some(Message {
+            expires_at: stored.expires_at,
             exchange: ShortString::try_from(stored.exchange).ok()?,
             routing_key: ShortString::try_from(stored.routing_key).ok()?,
             header: stored.header,

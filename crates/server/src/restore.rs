@@ -253,6 +253,8 @@ async fn quarantine(
                 queues: vec![target.to_bytes()],
                 header: message.header,
                 body: message.body,
+                published_at: message.published_at,
+                expires_at: message.expires_at,
             };
             if !storage.messages.publish(record, None).await {
                 return Err("cannot write to the message store".into());

@@ -19,6 +19,11 @@ pub struct PublishRecord {
     pub queues: Vec<Bytes>,
     pub header: Bytes,
     pub body: Bytes,
+    /// When it was published and when it expires (ms since the epoch), for
+    /// queues with a message TTL and messages with an `expiration`; both
+    /// 0 when neither applies, and then not written.
+    pub published_at: u64,
+    pub expires_at: u64,
 }
 
 /// A message read back at startup.
@@ -29,6 +34,9 @@ pub struct StoredMessage {
     pub routing_key: Bytes,
     pub header: Bytes,
     pub body: Bytes,
+    /// As written (0: not recorded, as in records of older Warrens).
+    pub published_at: u64,
+    pub expires_at: u64,
 }
 
 pub(crate) fn encode_publish(out: &mut Vec<u8>, r: &PublishRecord) {
@@ -44,6 +52,12 @@ pub(crate) fn encode_publish(out: &mut Vec<u8>, r: &PublishRecord) {
         }
         put_long(p, &r.header);
         put_long(p, &r.body);
+        // Optional, after the body: readers that do not know them stop
+        // before them, so the format stays 2.
+        if r.published_at != 0 || r.expires_at != 0 {
+            put_u64(p, r.published_at);
+            put_u64(p, r.expires_at);
+        }
     });
 }
 
@@ -82,6 +96,10 @@ pub(crate) fn parse_publish(payload: &Bytes) -> Option<(StoredMessage, Bytes, Ve
         .collect::<Option<Vec<_>>>()?;
     let header = slice(r.long()?);
     let body = slice(r.long()?);
+    let (published_at, expires_at) = match (r.u64(), r.u64()) {
+        (Some(p), Some(e)) => (p, e),
+        _ => (0, 0),
+    };
     Some((
         StoredMessage {
             id,
@@ -89,6 +107,8 @@ pub(crate) fn parse_publish(payload: &Bytes) -> Option<(StoredMessage, Bytes, Ve
             routing_key,
             header,
             body,
+            published_at,
+            expires_at,
         },
         vhost,
         queues,
@@ -106,4 +126,46 @@ pub(crate) fn parse_ack(payload: &Bytes) -> Option<(Bytes, Bytes, Vec<u64>)> {
     let count = r.u32()?;
     let ids = (0..count).map(|_| r.u64()).collect::<Option<Vec<_>>>()?;
     Some((vhost, queue, ids))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::RECORD_HEADER;
+
+    fn record(published_at: u64, expires_at: u64) -> PublishRecord {
+        PublishRecord {
+            id: 7,
+            vhost: Bytes::from_static(b"/"),
+            exchange: Bytes::new(),
+            routing_key: Bytes::from_static(b"q"),
+            queues: vec![Bytes::from_static(b"q")],
+            header: Bytes::from_static(b"\x00\x3c\x00\x00"),
+            body: Bytes::from_static(b"body"),
+            published_at,
+            expires_at,
+        }
+    }
+
+    fn round_trip(r: &PublishRecord) -> (StoredMessage, usize) {
+        let mut out = Vec::new();
+        encode_publish(&mut out, r);
+        let payload = Bytes::from(out[RECORD_HEADER..].to_vec());
+        let (message, _, _) = parse_publish(&payload).unwrap();
+        (message, payload.len())
+    }
+
+    #[test]
+    fn publish_times_are_kept_only_when_set() {
+        let (timed, timed_len) = round_trip(&record(1_700_000_000_000, 1_700_000_060_000));
+        assert_eq!(
+            (timed.published_at, timed.expires_at),
+            (1_700_000_000_000, 1_700_000_060_000)
+        );
+        let (plain, plain_len) = round_trip(&record(0, 0));
+        assert_eq!((plain.published_at, plain.expires_at), (0, 0));
+        assert_eq!(plain.body.as_ref(), b"body");
+        // A plain record is what older Warrens wrote, byte for byte.
+        assert_eq!(timed_len, plain_len + 16);
+    }
 }

@@ -37,6 +37,8 @@ async fn write_store(d: &Path) {
             queues: vec![Bytes::from_static(b"q")],
             header: Bytes::from_static(b"\x00\x3c\x00\x00"),
             body: Bytes::from(body),
+            published_at: 0,
+            expires_at: 0,
         };
         assert!(store.publish(record, None).await);
         if id % 5 == 0 {

@@ -25,6 +25,8 @@ fn record(id: u64, queues: &[&str], body: &str) -> PublishRecord {
             .collect(),
         header: Bytes::from_static(b"\x00\x3c\x00\x00"),
         body: Bytes::copy_from_slice(body.as_bytes()),
+        published_at: 0,
+        expires_at: 0,
     }
 }
 

@@ -11,6 +11,7 @@ use warren_store::{DurableMark, PublishRecord};
 use super::channel::HeldPublish;
 use super::{not_implemented, sender_selected, Outbox, Session};
 use crate::args;
+use crate::clock;
 use crate::errors;
 use crate::exchange::Exchange;
 use crate::message::Message;
@@ -74,13 +75,15 @@ impl Session {
                 )));
             }
         }
+        let mut expires_at = 0;
         if let Some(expiration) = &properties.expiration {
-            args::expiration::parse(expiration.as_bytes()).map_err(|reason| {
+            let ttl = args::expiration::parse(expiration.as_bytes()).map_err(|reason| {
                 on(AmqpError::new(
                     ReplyCode::PreconditionFailed,
                     format!("invalid expiration '{expiration}': {reason}"),
                 ))
             })?;
+            expires_at = clock::epoch_ms(self.now) + ttl;
         }
         let persistent = properties.delivery_mode == Some(2);
         let mut headers = properties.headers;
@@ -101,6 +104,7 @@ impl Session {
             header: header_payload,
             body,
             stored: None,
+            expires_at,
         };
         // The channels and the vhost borrowed apart: no Arc clone per publish.
         let vhost = &self.vhost;
@@ -198,12 +202,17 @@ impl Session {
         }
         let mut outcome = Enqueued::InMemory;
         if let (true, Some(storage)) = (persistent, &self.vhost.storage) {
+            let mut timed = message.expires_at != 0;
             let durable: Vec<_> = routed
                 .iter()
                 .filter(|q| q.keeper() == Some(Keeper::Store))
+                .inspect(|q| timed |= q.args.settings.message_ttl.is_some())
                 .map(|q| q.name.to_bytes())
                 .collect();
             if !durable.is_empty() {
+                // The publish time is kept only where a TTL will need it
+                // again after a restart.
+                let published_at = if timed { clock::epoch_ms(self.now) } else { 0 };
                 let id = storage.messages.next_id();
                 let record = PublishRecord {
                     id,
@@ -213,6 +222,8 @@ impl Session {
                     queues: durable,
                     header: message.header.clone(),
                     body: message.body.clone(),
+                    published_at,
+                    expires_at: message.expires_at,
                 };
                 if storage.messages.publish(record, mark).await {
                     message.stored = Some(id);

@@ -10,14 +10,25 @@ use crate::queue::{Command, ConnEvent, ConsumeRefused, DeleteRefused, GetOk};
 impl QueueState {
     pub(super) async fn run(mut self, mut inbox: mpsc::Receiver<Command>) {
         let wake = self.wake.clone();
+        // The queue's one timer: set for the head's deadline, if it has one.
+        let timer = tokio::time::sleep(std::time::Duration::ZERO);
+        tokio::pin!(timer);
+        let mut timer_at: Option<u64> = None;
         loop {
             tokio::select! {
                 biased;
                 command = inbox.recv() => match command {
-                    Some(command) => self.handle(command),
+                    Some(command) => {
+                        self.batch_ms = None;
+                        self.handle(command)
+                    }
                     None => break,
                 },
-                _ = wake.notified() => {}
+                _ = wake.notified() => self.batch_ms = None,
+                _ = &mut timer, if timer_at.is_some() => {
+                    self.batch_ms = None;
+                    timer_at = None;
+                }
             }
             for _ in 0..BATCH {
                 match inbox.try_recv() {
@@ -31,8 +42,18 @@ impl QueueState {
                 break;
             }
             self.deliver();
+            self.expire_heads();
             self.write_acks().await;
             self.report();
+            let next = self.next_deadline();
+            if next != timer_at {
+                if let Some(at) = next {
+                    // A millisecond late, so that the head is past its deadline.
+                    let when = crate::clock::instant_of(at + 1, std::time::Instant::now());
+                    timer.as_mut().reset(when.into());
+                }
+                timer_at = next;
+            }
         }
         // Publishes still in the inbox of a deleted queue are dropped, and
         // publishers waiting for room learn the queue is gone.
@@ -115,9 +136,12 @@ impl QueueState {
                 }
             }
             Command::Get { no_ack, reply } => {
+                self.expire_heads();
                 let got = self.pop().map(|entry| {
                     self.counts.delivered += 1;
                     self.counts.redelivered += u64::from(entry.redelivered);
+                    // Expired messages now at the head go before the count.
+                    self.expire_heads();
                     let remaining = self.ready_count();
                     let ok = GetOk {
                         id: entry.id,
@@ -146,6 +170,7 @@ impl QueueState {
                 let _ = reply.send(count);
             }
             Command::Stats(reply) => {
+                self.expire_heads();
                 let _ = reply.send((self.ready_count(), self.consumers.len() as u32));
             }
             Command::Delete {

@@ -22,7 +22,13 @@ pub(super) struct Paged {
     pub id: u64,
     pub stored: u64,
     pub redelivered: bool,
+    /// Its deadline as the entry had it ([`UNKNOWN`] until read back, for
+    /// messages recovered at startup).
+    pub expires_at: u64,
 }
+
+/// The deadline of a recovered message not yet read back.
+pub(super) const UNKNOWN: u64 = u64::MAX;
 
 #[derive(Default)]
 pub(super) struct Backlog {
@@ -91,6 +97,15 @@ impl Backlog {
             .or_else(|| self.tail.front().map(|e| e.id))
     }
 
+    /// The next message's deadline, without loading it.
+    pub fn front_deadline(&self) -> Option<u64> {
+        self.ready
+            .front()
+            .map(|e| e.message.expires_at)
+            .or_else(|| self.paged.front().map(|p| p.expires_at))
+            .or_else(|| self.tail.front().map(|e| e.message.expires_at))
+    }
+
     /// The next message, if it is in memory (call `to_load`/`loaded` first).
     pub fn pop(&mut self) -> Option<Entry> {
         if self.ready.is_empty() && self.paged.is_empty() {
@@ -116,6 +131,7 @@ impl Backlog {
                 id: e.id,
                 stored,
                 redelivered: e.redelivered,
+                expires_at: e.message.expires_at,
             });
         }
         if !self.tail.is_empty() {
@@ -132,6 +148,7 @@ impl Backlog {
                 id: e.id,
                 stored,
                 redelivered: e.redelivered,
+                expires_at: e.message.expires_at,
             });
         }
         freed
@@ -160,6 +177,7 @@ mod tests {
                 header: Bytes::new(),
                 body: Bytes::from(vec![0u8; 100]),
                 stored: Some(1000 + id),
+                expires_at: 0,
             },
             redelivered: false,
         }
@@ -218,6 +236,7 @@ mod tests {
                 id,
                 stored: 1000 + id,
                 redelivered: true,
+                expires_at: 0,
             });
         }
         b.push(entry(3));

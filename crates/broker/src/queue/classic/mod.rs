@@ -5,11 +5,13 @@
 //! The task's state is defined here; its parts live beside it: the command
 //! loop (`actor.rs`), the ready messages (`ready.rs`, over `backlog.rs`),
 //! consumers and delivery (`consumers.rs`), unacknowledged messages
-//! (`unacked.rs`), and the store side (`paging.rs`).
+//! (`unacked.rs`), message TTL (`expiry.rs`) and the store side
+//! (`paging.rs`).
 
 mod actor;
 mod backlog;
 mod consumers;
+mod expiry;
 mod paging;
 mod ready;
 mod unacked;
@@ -61,6 +63,13 @@ pub(super) struct QueueState {
     next_serial: u64,
     had_consumers: bool,
     deleted: bool,
+    /// `x-message-ttl`, ms.
+    message_ttl: Option<u64>,
+    /// Whether a ready message may have a deadline: until then the queue
+    /// never reads the clock for TTL.
+    timed: bool,
+    /// The clock of the batch being handled, read when first needed.
+    batch_ms: Option<u64>,
     /// This queue's statistics: counted here, copied out once per batch.
     counts: QueueCounts,
     stats: Registered<QueueStats>,
@@ -77,12 +86,15 @@ pub(in crate::queue) fn spawn(
 ) {
     // Recovered messages stay on disk until delivery needs them.
     let next_id = initial.len() as u64;
+    let message_ttl = handle.args.settings.message_ttl;
+    let timed = message_ttl.is_some() || !initial.is_empty();
     let mut backlog = Backlog::default();
     for (id, stored) in initial.into_iter().enumerate() {
         backlog.push_paged(Paged {
             id: id as u64,
             stored,
             redelivered: true,
+            expires_at: backlog::UNKNOWN,
         });
     }
     let state = QueueState {
@@ -103,6 +115,9 @@ pub(in crate::queue) fn spawn(
         next_serial: 0,
         had_consumers: false,
         deleted: false,
+        message_ttl,
+        timed,
+        batch_ms: None,
         counts: QueueCounts::default(),
         stats,
     };

@@ -2,7 +2,7 @@
 //! left, and paging stored messages out of memory and back.
 
 use super::backlog::Entry;
-use super::backlog::Paged;
+use super::backlog::{Paged, UNKNOWN};
 use super::QueueState;
 use crate::message::Message;
 
@@ -27,9 +27,16 @@ impl QueueState {
         };
         let mut loaded = Vec::with_capacity(paged.len());
         for (p, stored) in paged.iter().zip(read) {
-            let Some(message) = stored.and_then(Message::from_stored) else {
+            let Some(stored) = stored else { break };
+            let published_at = (stored.published_at != 0).then_some(stored.published_at);
+            let Some(mut message) = Message::from_stored(stored) else {
                 break;
             };
+            if p.expires_at == UNKNOWN {
+                self.set_deadline(&mut message, published_at);
+            } else {
+                message.expires_at = p.expires_at;
+            }
             self.bytes += message.size();
             self.memory.add(message.size());
             loaded.push(Entry {

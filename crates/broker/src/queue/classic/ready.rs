@@ -16,6 +16,7 @@ impl QueueState {
         if self.consumers.is_empty() {
             message.unpin();
         }
+        self.set_deadline(&mut message, None);
         let id = self.next_id;
         self.next_id += 1;
         self.counts.published += 1;
@@ -32,8 +33,19 @@ impl QueueState {
         (self.backlog.len() + self.requeued.len()) as u32
     }
 
-    /// The next message in queue order: requeued ones keep their place.
+    /// The next message to hand out: expired ones at the head are dropped.
     pub(super) fn pop(&mut self) -> Option<Entry> {
+        loop {
+            let entry = self.pop_head()?;
+            if !self.expired(&entry) {
+                return Some(entry);
+            }
+            self.expire(entry);
+        }
+    }
+
+    /// The next message in queue order: requeued ones keep their place.
+    pub(super) fn pop_head(&mut self) -> Option<Entry> {
         let requeued_first = match (self.requeued.keys().next(), self.backlog.front_id()) {
             (Some(r), Some(f)) => *r < f,
             (Some(_), None) => true,

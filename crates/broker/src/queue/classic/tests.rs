@@ -24,6 +24,7 @@ async fn publish(queue: &QueueHandle, bodies: &[&'static str]) {
             header: Bytes::new(),
             body: Bytes::from_static(b.as_bytes()),
             stored: None,
+            expires_at: 0,
         })
         .collect();
     queue.count_memory(messages.iter().map(Message::size).sum());
@@ -128,6 +129,7 @@ async fn statistics_are_readable_without_asking_the_queue() {
         header: Bytes::new(),
         body: Bytes::from_static(b"a"),
         stored: None,
+        expires_at: 0,
     }
     .size() as u64;
     counts_become(
