@@ -36,7 +36,9 @@ async fn count(ch: &Channel, queue: &str) -> u32 {
 }
 
 async fn get(ch: &Channel, queue: &str, no_ack: bool) -> Option<lapin::message::BasicGetMessage> {
-    ch.basic_get(queue, BasicGetOptions { no_ack }).await.unwrap()
+    ch.basic_get(queue, BasicGetOptions { no_ack })
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -145,4 +147,65 @@ async fn a_requeued_message_keeps_its_deadline() {
         .unwrap();
     let again = get(&ch, "q", true).await.expect("y again");
     assert!(again.delivery.redelivered);
+}
+
+async fn expiring_queue(ch: &Channel, name: &str, expires: i32) {
+    let mut args = FieldTable::default();
+    args.insert("x-expires".into(), AMQPValue::LongInt(expires));
+    ch.queue_declare(name, QueueDeclareOptions::default(), args)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_unused_queue_expires_and_publishing_does_not_keep_it() {
+    let server = TestServer::start().await;
+    let (c, ch) = server.channel().await;
+    ch.confirm_select(Default::default()).await.unwrap();
+    // T8: published to every 150 ms, unused otherwise: gone after 400 ms.
+    expiring_queue(&ch, "q", 400).await;
+    for _ in 0..6 {
+        send(&ch, "q", "x", None).await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let probe = c.create_channel().await.unwrap();
+    let e = passive_declare(&probe, "q").await.unwrap_err();
+    assert_eq!(reply_code(&e), 404);
+    assert_eq!(reply_text(&e), "NOT_FOUND - no queue 'q' in vhost '/'");
+}
+
+#[tokio::test]
+async fn gets_declarations_and_consumers_keep_a_queue_alive() {
+    let server = TestServer::start().await;
+    let (c, ch) = server.channel().await;
+    // basic.get and passive declarations every 150 ms keep a 400 ms queue.
+    expiring_queue(&ch, "looked-at", 400).await;
+    for i in 0..8 {
+        if i % 2 == 0 {
+            get(&ch, "looked-at", true).await;
+        } else {
+            passive_declare(&ch, "looked-at").await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    passive_declare(&ch, "looked-at").await.unwrap();
+    // A consumer keeps it however long it stays; the lease restarts when
+    // the last consumer goes.
+    expiring_queue(&ch, "consumed", 300).await;
+    let consumer_ch = c.create_channel().await.unwrap();
+    let _consumer = consume(&consumer_ch, "consumed", "c").await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    passive_declare(&ch, "consumed").await.unwrap();
+    consumer_ch
+        .basic_cancel("c", Default::default())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    passive_declare(&ch, "consumed").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let probe = c.create_channel().await.unwrap();
+    assert_eq!(
+        reply_code(&passive_declare(&probe, "consumed").await.unwrap_err()),
+        404
+    );
 }

@@ -99,7 +99,13 @@ pub(crate) enum Command {
         if_empty: bool,
         reply: oneshot::Sender<Result<u32, DeleteRefused>>,
     },
+    /// Deletes the queue if it is still unused past its `x-expires`.
+    Expire(oneshot::Sender<bool>),
 }
+
+/// Told when a queue has been unused past its `x-expires`; whoever holds
+/// the queue's registry deletes it (with [`QueueHandle::expire`]).
+pub type ExpiryHook = Arc<dyn Fn(Arc<QueueHandle>) + Send + Sync>;
 
 /// What a queue is, as declared.
 pub struct QueueConfig {
@@ -140,13 +146,14 @@ pub fn start(
     persistence: Option<Persistence>,
     initial: Vec<u64>,
     stats: Registered<QueueStats>,
+    on_expiry: ExpiryHook,
 ) -> Arc<QueueHandle> {
     match config.args.queue_type {
         // A quorum queue is the durable classic queue until the replicated
         // kind exists; streams are refused at declare (docs/compatibility.md),
         // and one restored from an older data directory is classic.
         QueueType::Classic | QueueType::Quorum | QueueType::Stream => {
-            QueueHandle::start_classic(config, memory, persistence, initial, stats)
+            QueueHandle::start_classic(config, memory, persistence, initial, stats, on_expiry)
         }
     }
 }
@@ -188,6 +195,7 @@ impl QueueHandle {
         persistence: Option<Persistence>,
         initial: Vec<u64>,
         stats: Registered<QueueStats>,
+        on_expiry: ExpiryHook,
     ) -> Arc<QueueHandle> {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
         let QueueConfig {
@@ -209,7 +217,7 @@ impl QueueHandle {
             memory: memory.clone(),
             room: Arc::new(Semaphore::new(INBOX_MESSAGES)),
         });
-        classic::spawn(&handle, memory, persistence, initial, rx, stats);
+        classic::spawn(&handle, memory, persistence, initial, rx, stats, on_expiry);
         handle
     }
 
@@ -322,5 +330,11 @@ impl QueueHandle {
         })
         .await
         .unwrap_or(Ok(0))
+    }
+
+    /// Stops the queue if it is still unused past its `x-expires` (a
+    /// consumer, get or declare may have come since it said so).
+    pub async fn expire(&self) -> bool {
+        self.ask(Command::Expire).await.unwrap_or(false)
     }
 }

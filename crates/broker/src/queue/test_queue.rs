@@ -23,5 +23,6 @@ pub(crate) fn test_queue(registry: &Arc<Registry>) -> Arc<QueueHandle> {
         None,
         Vec::new(),
         stats,
+        Arc::new(|_| {}),
     )
 }

@@ -49,6 +49,8 @@ pub struct VHost {
     /// their cached lookups may be stale.
     generation: std::sync::atomic::AtomicU64,
     pub(crate) stats: Arc<Registry>,
+    /// Itself, for queues that ask to be deleted when they expire.
+    me: std::sync::Weak<VHost>,
 }
 
 impl VHost {
@@ -58,6 +60,16 @@ impl VHost {
         storage: Option<Arc<Storage>>,
         stats: Arc<Registry>,
     ) -> Arc<VHost> {
+        Arc::new_cyclic(|me| VHost::with_self(name, memory, storage, stats, me.clone()))
+    }
+
+    fn with_self(
+        name: &str,
+        memory: Arc<MemoryMonitor>,
+        storage: Option<Arc<Storage>>,
+        stats: Arc<Registry>,
+        me: std::sync::Weak<VHost>,
+    ) -> VHost {
         let vhost = VHost {
             name: name.to_string(),
             exchanges: DashMap::new(),
@@ -67,6 +79,7 @@ impl VHost {
             storage,
             generation: std::sync::atomic::AtomicU64::new(0),
             stats,
+            me,
         };
         for (name, kind) in PREDECLARED {
             let name = ShortString::from_static(name);
@@ -80,7 +93,7 @@ impl VHost {
             );
             vhost.exchanges.insert(name, Arc::new(exchange));
         }
-        Arc::new(vhost)
+        vhost
     }
 
     pub(crate) fn memory(&self) -> &Arc<MemoryMonitor> {

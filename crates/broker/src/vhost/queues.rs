@@ -203,6 +203,31 @@ impl VHost {
             _ => None,
         };
         let stats = self.stats.add_queue(&self.name, &config.name);
-        queue::start(config, self.memory.clone(), persistence, initial, stats)
+        let me = self.me.clone();
+        let on_expiry: queue::ExpiryHook = Arc::new(move |queue| {
+            if let Some(vhost) = me.upgrade() {
+                tokio::spawn(async move { vhost.expire_queue(&queue).await });
+            }
+        });
+        queue::start(
+            config,
+            self.memory.clone(),
+            persistence,
+            initial,
+            stats,
+            on_expiry,
+        )
+    }
+
+    /// Deletes a queue unused past its `x-expires`, if it still is.
+    async fn expire_queue(&self, queue: &Arc<QueueHandle>) {
+        let _ddl = self.ddl.lock().await;
+        let registered = self
+            .queue(&queue.name)
+            .is_some_and(|q| Arc::ptr_eq(&q, queue));
+        if registered && queue.expire().await {
+            // Nobody to tell: the store's error is logged.
+            let _ = self.forget_queue(queue);
+        }
     }
 }

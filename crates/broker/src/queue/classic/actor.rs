@@ -43,6 +43,7 @@ impl QueueState {
             }
             self.deliver();
             self.expire_heads();
+            self.check_lease();
             self.write_acks().await;
             self.report();
             let next = self.next_deadline();
@@ -69,6 +70,24 @@ impl QueueState {
         }
         // Their store records are released too.
         self.write_acks().await;
+    }
+
+    /// Ends the queue: consumers told, every message let go.
+    fn stop(&mut self) -> u32 {
+        for consumer in self.consumers.drain(..) {
+            consumer.spec.port.send_later(ConnEvent::Cancelled {
+                channel: consumer.spec.channel,
+                consumer_tag: consumer.spec.tag,
+            });
+        }
+        let count = self.ready_count();
+        self.forget_ready();
+        let unacked: Vec<Unacked> = self.unacked.drain().map(|(_, u)| u).collect();
+        for u in unacked {
+            self.forget(&u.entry);
+        }
+        self.deleted = true;
+        count
     }
 
     fn handle(&mut self, command: Command) {
@@ -108,6 +127,9 @@ impl QueueState {
                         && tag.as_ref().is_none_or(|t| *t == s.tag))
                 });
                 self.next_consumer = 0;
+                if self.consumers.is_empty() {
+                    self.used();
+                }
                 let handle = self.handle.upgrade();
                 let unused = self.had_consumers
                     && self.consumers.is_empty()
@@ -136,6 +158,7 @@ impl QueueState {
                 }
             }
             Command::Get { no_ack, reply } => {
+                self.used();
                 self.expire_heads();
                 let got = self.pop().map(|entry| {
                     self.counts.delivered += 1;
@@ -170,6 +193,7 @@ impl QueueState {
                 let _ = reply.send(count);
             }
             Command::Stats(reply) => {
+                self.used();
                 self.expire_heads();
                 let _ = reply.send((self.ready_count(), self.consumers.len() as u32));
             }
@@ -186,20 +210,15 @@ impl QueueState {
                     let _ = reply.send(Err(DeleteRefused::NotEmpty));
                     return;
                 }
-                for consumer in self.consumers.drain(..) {
-                    consumer.spec.port.send_later(ConnEvent::Cancelled {
-                        channel: consumer.spec.channel,
-                        consumer_tag: consumer.spec.tag,
-                    });
+                let _ = reply.send(Ok(self.stop()));
+            }
+            Command::Expire(reply) => {
+                // Its messages go with it, not dead-lettered (as RabbitMQ).
+                let ran_out = self.lease_ran_out();
+                if ran_out {
+                    self.stop();
                 }
-                let count = self.ready_count();
-                self.forget_ready();
-                let unacked: Vec<Unacked> = self.unacked.drain().map(|(_, u)| u).collect();
-                for u in unacked {
-                    self.forget(&u.entry);
-                }
-                self.deleted = true;
-                let _ = reply.send(Ok(count));
+                let _ = reply.send(ran_out);
             }
         }
     }

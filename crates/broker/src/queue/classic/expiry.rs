@@ -1,8 +1,9 @@
 //! Message TTL: each ready message's deadline (the lower of its
 //! `expiration` and the queue's `x-message-ttl`, fixed when it enters the
-//! queue), expiry at the head only, as RabbitMQ 3.10 does, and the time the
-//! queue's one timer is set for. A queue that never sees a deadline never
-//! reads the clock for it.
+//! queue), expiry at the head only, as RabbitMQ 3.10 does; the queue's own
+//! expiry (`x-expires`) when unused that long; and the time the queue's one
+//! timer is set for. A queue that never sees a deadline never reads the
+//! clock for it.
 
 use std::time::Instant;
 
@@ -69,12 +70,65 @@ impl QueueState {
         self.forget(&entry);
     }
 
-    /// When the head expires, for the queue's timer (None: no deadline).
+    /// When the queue's timer must wake it: the head's deadline, or the end
+    /// of an unused queue's lease (None: neither).
     pub(super) fn next_deadline(&mut self) -> Option<u64> {
-        if !self.timed {
-            return None;
+        let lease_end = self.lease_end();
+        let head = match self.timed {
+            true => self.head_deadline().filter(|d| *d != 0),
+            false => None,
+        };
+        match (head, lease_end) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        self.head_deadline().filter(|d| *d != 0)
+    }
+
+    /// Renews an `x-expires` queue's lease (a get, a declaration, the last
+    /// consumer leaving).
+    pub(super) fn used(&mut self) {
+        if self.lease.is_some() {
+            let now = self.now_ms();
+            if let Some(lease) = &mut self.lease {
+                lease.last_used = now;
+                lease.reported = false;
+            }
+        }
+    }
+
+    /// When an unused queue's lease ends (None: in use, or no `x-expires`).
+    fn lease_end(&self) -> Option<u64> {
+        let lease = self.lease.as_ref()?;
+        (self.consumers.is_empty() && !lease.reported)
+            .then(|| lease.last_used.saturating_add(lease.expires))
+    }
+
+    /// Tells the hook once when the lease has run out.
+    pub(super) fn check_lease(&mut self) {
+        let Some(end) = self.lease_end() else { return };
+        if end > self.now_ms() {
+            return;
+        }
+        if let (Some(lease), Some(handle)) = (&mut self.lease, self.handle.upgrade()) {
+            lease.reported = true;
+            (lease.on_expiry)(handle);
+        }
+    }
+
+    /// Whether the lease has run out, for [`Command::Expire`](crate::queue::Command).
+    pub(super) fn lease_ran_out(&mut self) -> bool {
+        let now = self.now_ms();
+        let ran_out = self.consumers.is_empty()
+            && self
+                .lease
+                .as_ref()
+                .is_some_and(|l| l.last_used.saturating_add(l.expires) <= now);
+        if !ran_out {
+            if let Some(lease) = &mut self.lease {
+                lease.reported = false;
+            }
+        }
+        ran_out
     }
 
     /// The head's deadline, reading it back from the store if it was

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
 use tokio::sync::{mpsc, Notify, Semaphore};
 
-use super::{ChannelLimit, Command, Persistence, QueueHandle};
+use super::{ChannelLimit, Command, ExpiryHook, Persistence, QueueHandle};
 use crate::memory::MemoryMonitor;
 use crate::stats::{QueueCounts, QueueStats, Registered};
 use backlog::{Backlog, Entry, Paged};
@@ -70,9 +70,21 @@ pub(super) struct QueueState {
     timed: bool,
     /// The clock of the batch being handled, read when first needed.
     batch_ms: Option<u64>,
+    /// For queues with `x-expires`: when the queue was last used.
+    lease: Option<Lease>,
     /// This queue's statistics: counted here, copied out once per batch.
     counts: QueueCounts,
     stats: Registered<QueueStats>,
+}
+
+/// An `x-expires` queue's lease on life: renewed by consumers, basic.get
+/// and declarations (not by publishes).
+struct Lease {
+    expires: u64,
+    last_used: u64,
+    /// Whether the hook was told (once, until the lease is renewed).
+    reported: bool,
+    on_expiry: ExpiryHook,
 }
 
 /// Starts the task that serves `handle`.
@@ -83,11 +95,18 @@ pub(in crate::queue) fn spawn(
     initial: Vec<u64>,
     inbox: mpsc::Receiver<Command>,
     stats: Registered<QueueStats>,
+    on_expiry: ExpiryHook,
 ) {
     // Recovered messages stay on disk until delivery needs them.
     let next_id = initial.len() as u64;
     let message_ttl = handle.args.settings.message_ttl;
     let timed = message_ttl.is_some() || !initial.is_empty();
+    let lease = handle.args.settings.expires.map(|expires| Lease {
+        expires,
+        last_used: crate::clock::epoch_ms(std::time::Instant::now()),
+        reported: false,
+        on_expiry,
+    });
     let mut backlog = Backlog::default();
     for (id, stored) in initial.into_iter().enumerate() {
         backlog.push_paged(Paged {
@@ -118,6 +137,7 @@ pub(in crate::queue) fn spawn(
         message_ttl,
         timed,
         batch_ms: None,
+        lease,
         counts: QueueCounts::default(),
         stats,
     };
