@@ -69,9 +69,16 @@ async fn restore(
     let mut held: HashMap<QueueKey, Vec<u64>> = recovered.queues;
     // Messages of queues the definitions do not hold.
     let mut known = std::collections::HashSet::new();
+    let mut leases = HashMap::new();
     for definition in &replayed.definitions {
-        if let Definition::Queue { vhost, name, .. } = definition {
-            known.insert((vhost.clone(), name.clone()));
+        match definition {
+            Definition::Queue { vhost, name, .. } => {
+                known.insert((vhost.clone(), name.clone()));
+            }
+            Definition::QueueUsed { vhost, name, since } => {
+                leases.insert((vhost.clone(), name.clone()), *since);
+            }
+            _ => {}
         }
     }
     let orphans: Vec<(QueueKey, Vec<u64>)> = held
@@ -132,9 +139,11 @@ async fn restore(
                     tracing::warn!("restore: unusable definition skipped: {definition:?}");
                     continue;
                 };
-                let stored = held.remove(&(vhost.clone(), n.clone())).unwrap_or_default();
+                let key = (vhost.clone(), n.clone());
+                let stored = held.remove(&key).unwrap_or_default();
                 messages += stored.len();
-                vh.restore_queue(queue, *auto_delete, table(arguments), stored);
+                let lease = leases.get(&key).copied();
+                vh.restore_queue(queue, *auto_delete, table(arguments), stored, lease);
                 queues += 1;
             }
             Definition::Binding(b) => {
@@ -279,7 +288,7 @@ async fn quarantine(
         Escaped(target.as_bytes())
     );
     let kept = copies.len();
-    vhost.restore_queue(target, false, FieldTable::new(), copies);
+    vhost.restore_queue(target, false, FieldTable::new(), copies, None);
     Ok(kept)
 }
 

@@ -52,3 +52,60 @@ async fn message_ttls_count_the_time_the_broker_was_down() {
     assert_eq!(drain(&ch, "exp").await, [b"c".to_vec()]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn expires(ms: i32) -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert("x-expires".into(), AMQPValue::LongInt(ms));
+    args
+}
+
+/// `x-expires` leases are stored: a durable queue unused before a crash
+/// and while the broker is down expires at its time, not a lease after
+/// the restart; one in use at the crash gets a whole lease from the restart.
+#[tokio::test]
+async fn queue_leases_run_on_through_a_restart() {
+    let dir = data_dir("leases");
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    {
+        let mut warren = Warren::start(&dir);
+        let (c, ch) = warren.channel().await;
+        ch.queue_declare("unused", durable, expires(1500))
+            .await
+            .unwrap();
+        ch.queue_declare("consumed", durable, expires(1500))
+            .await
+            .unwrap();
+        ch.queue_declare("long", durable, expires(60_000))
+            .await
+            .unwrap();
+        let consumer = c.create_channel().await.unwrap();
+        let _consumer = consumer
+            .basic_consume("consumed", "c", Default::default(), FieldTable::default())
+            .await
+            .unwrap();
+        // The leases are written by the queues after they answer.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        warren.kill9();
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let warren = Warren::start(&dir);
+    let (c, _ch) = warren.channel().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let gone = |name: &'static str| {
+        let c = &c;
+        async move {
+            let ch = c.create_channel().await.unwrap();
+            message_count(&ch, name).await.is_err()
+        }
+    };
+    assert!(
+        gone("unused").await,
+        "its lease ran out while the broker was down"
+    );
+    assert!(!gone("consumed").await, "in use at the crash: a new lease");
+    assert!(!gone("long").await);
+    let _ = std::fs::remove_dir_all(&dir);
+}

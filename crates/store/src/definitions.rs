@@ -51,6 +51,13 @@ pub enum Definition {
     },
     Binding(BindingDefinition),
     Unbinding(BindingDefinition),
+    /// An `x-expires` queue's lease: unused since `since` (ms since the
+    /// epoch), or in use (`since` 0). The latest counts.
+    QueueUsed {
+        vhost: Bytes,
+        name: Bytes,
+        since: u64,
+    },
 }
 
 /// The log is compacted while running once it is this large and twice its
@@ -130,6 +137,12 @@ impl Definition {
                 put_u8(p, b'b');
                 b.encode(p);
             }
+            Definition::QueueUsed { vhost, name, since } => {
+                put_u8(p, b'U');
+                put_short(p, vhost);
+                put_short(p, name);
+                put_u64(p, *since);
+            }
         });
     }
 
@@ -170,6 +183,11 @@ impl Definition {
             },
             b'B' => Definition::Binding(BindingDefinition::decode(&mut r, s)?),
             b'b' => Definition::Unbinding(BindingDefinition::decode(&mut r, s)?),
+            b'U' => Definition::QueueUsed {
+                vhost: s(r.short()?),
+                name: s(r.short()?),
+                since: r.u64()?,
+            },
             _ => return None,
         })
     }
@@ -182,6 +200,7 @@ struct State {
     exchanges: BTreeMap<(Bytes, Bytes), Definition>,
     queues: BTreeMap<(Bytes, Bytes), Definition>,
     bindings: BTreeSet<BindingDefinition>,
+    leases: BTreeMap<(Bytes, Bytes), u64>,
 }
 
 impl State {
@@ -199,7 +218,10 @@ impl State {
                 ref name,
                 ..
             } => {
-                self.queues.insert((vhost.clone(), name.clone()), d);
+                // A queue declared anew starts a new lease.
+                let key = (vhost.clone(), name.clone());
+                self.leases.remove(&key);
+                self.queues.insert(key, d);
             }
             Definition::DeleteExchange { vhost, name } => {
                 self.drop_bindings(&vhost, &name, true);
@@ -207,7 +229,15 @@ impl State {
             }
             Definition::DeleteQueue { vhost, name } => {
                 self.drop_bindings(&vhost, &name, false);
-                self.queues.remove(&(vhost, name));
+                let key = (vhost, name);
+                self.leases.remove(&key);
+                self.queues.remove(&key);
+            }
+            Definition::QueueUsed { vhost, name, since } => {
+                let key = (vhost, name);
+                if self.queues.contains_key(&key) {
+                    self.leases.insert(key, since);
+                }
             }
             Definition::Binding(b) => {
                 self.bindings.insert(b);
@@ -231,11 +261,20 @@ impl State {
         self.list()
     }
 
-    /// Exchanges, then queues, then bindings.
+    /// Exchanges, then queues, then bindings, then leases.
     fn list(&self) -> Vec<Definition> {
         let mut all: Vec<Definition> = self.exchanges.values().cloned().collect();
         all.extend(self.queues.values().cloned());
         all.extend(self.bindings.iter().cloned().map(Definition::Binding));
+        all.extend(
+            self.leases
+                .iter()
+                .map(|((vhost, name), since)| Definition::QueueUsed {
+                    vhost: vhost.clone(),
+                    name: name.clone(),
+                    since: *since,
+                }),
+        );
         all
     }
 }
@@ -243,7 +282,8 @@ impl State {
 /// What the definitions log held at startup.
 #[derive(Debug, Default)]
 pub struct Replayed {
-    /// The definitions as they stand: exchanges, then queues, then bindings.
+    /// The definitions as they stand: exchanges, then queues, then
+    /// bindings, then leases.
     pub definitions: Vec<Definition>,
     /// (vhost, queue) of queues deleted and not declared again: messages the
     /// store still holds for them were on their way out.
@@ -495,6 +535,58 @@ mod tests {
             "the queue and its binding are gone"
         );
         assert!(replayed.deleted_queues.contains(&(b("/"), b("q"))));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_latest_lease_of_a_queue_that_exists_is_kept() {
+        let dir = std::env::temp_dir().join(format!("warren-defs-lease-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let queue = |name: &str| Definition::Queue {
+            vhost: b("/"),
+            name: b(name),
+            auto_delete: false,
+            arguments: b(""),
+        };
+        let used = |name: &str, since| Definition::QueueUsed {
+            vhost: b("/"),
+            name: b(name),
+            since,
+        };
+        {
+            let mut log = DefinitionsLog::rewrite(&dir, &[]).unwrap();
+            for d in [
+                queue("q"),
+                used("q", 5),
+                used("q", 0),
+                used("q", 9),
+                queue("gone"),
+                used("gone", 7),
+                Definition::DeleteQueue {
+                    vhost: b("/"),
+                    name: b("gone"),
+                },
+                used("missing", 3),
+                queue("again"),
+                used("again", 4),
+                queue("again"),
+            ] {
+                log.append(&d).unwrap();
+            }
+        }
+        let replayed = replay_definitions(&dir).unwrap();
+        assert_eq!(
+            replayed.definitions,
+            [queue("again"), queue("q"), used("q", 9)],
+            "deleted, unknown and redeclared queues' leases are dropped"
+        );
+        // Compaction keeps it.
+        DefinitionsLog::rewrite(&dir, &replayed.definitions).unwrap();
+        assert_eq!(
+            replay_definitions(&dir).unwrap().definitions,
+            replayed.definitions
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -103,9 +103,23 @@ pub(crate) enum Command {
     Expire(oneshot::Sender<bool>),
 }
 
-/// Told when a queue has been unused past its `x-expires`; whoever holds
-/// the queue's registry deletes it (with [`QueueHandle::expire`]).
-pub type ExpiryHook = Arc<dyn Fn(Arc<QueueHandle>) + Send + Sync>;
+/// What an `x-expires` queue tells whoever holds its registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseEvent {
+    /// Unused past its `x-expires`: delete it (with [`QueueHandle::expire`]).
+    Expired,
+    /// A durable queue's lease to keep across restarts: unused since this
+    /// time (ms since the epoch), or in use (0).
+    Used(u64),
+}
+
+pub type LeaseHook = Arc<dyn Fn(Arc<QueueHandle>, LeaseEvent) + Send + Sync>;
+
+/// How a queue's lease starts: whom it tells, and what was stored of it.
+pub(crate) struct LeaseStart {
+    pub hook: LeaseHook,
+    pub unused_since: Option<u64>,
+}
 
 /// What a queue is, as declared.
 pub struct QueueConfig {
@@ -115,6 +129,9 @@ pub struct QueueConfig {
     /// The connection of an exclusive queue.
     pub owner: Option<ConnectionId>,
     pub args: QueueArgs,
+    /// A restored `x-expires` queue's lease, as last stored (see
+    /// [`LeaseEvent::Used`]); None for a new queue.
+    pub unused_since: Option<u64>,
 }
 
 impl QueueConfig {
@@ -146,14 +163,14 @@ pub fn start(
     persistence: Option<Persistence>,
     initial: Vec<u64>,
     stats: Registered<QueueStats>,
-    on_expiry: ExpiryHook,
+    on_lease: LeaseHook,
 ) -> Arc<QueueHandle> {
     match config.args.queue_type {
         // A quorum queue is the durable classic queue until the replicated
         // kind exists; streams are refused at declare (docs/compatibility.md),
         // and one restored from an older data directory is classic.
         QueueType::Classic | QueueType::Quorum | QueueType::Stream => {
-            QueueHandle::start_classic(config, memory, persistence, initial, stats, on_expiry)
+            QueueHandle::start_classic(config, memory, persistence, initial, stats, on_lease)
         }
     }
 }
@@ -195,7 +212,7 @@ impl QueueHandle {
         persistence: Option<Persistence>,
         initial: Vec<u64>,
         stats: Registered<QueueStats>,
-        on_expiry: ExpiryHook,
+        on_lease: LeaseHook,
     ) -> Arc<QueueHandle> {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
         let QueueConfig {
@@ -204,6 +221,7 @@ impl QueueHandle {
             auto_delete,
             owner,
             args,
+            unused_since,
         } = config;
         let handle = Arc::new(QueueHandle {
             name,
@@ -217,7 +235,11 @@ impl QueueHandle {
             memory: memory.clone(),
             room: Arc::new(Semaphore::new(INBOX_MESSAGES)),
         });
-        classic::spawn(&handle, memory, persistence, initial, rx, stats, on_expiry);
+        let lease = LeaseStart {
+            hook: on_lease,
+            unused_since,
+        };
+        classic::spawn(&handle, memory, persistence, initial, rx, stats, lease);
         handle
     }
 

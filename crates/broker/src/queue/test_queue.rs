@@ -15,6 +15,7 @@ pub(crate) fn test_queue(registry: &Arc<Registry>) -> Arc<QueueHandle> {
         auto_delete: false,
         owner: None,
         args: QueueArgs::default(),
+        unused_since: None,
     };
     let stats = registry.add_queue("/", &config.name);
     super::start(
@@ -23,6 +24,6 @@ pub(crate) fn test_queue(registry: &Arc<Registry>) -> Arc<QueueHandle> {
         None,
         Vec::new(),
         stats,
-        Arc::new(|_| {}),
+        Arc::new(|_, _| {}),
     )
 }

@@ -71,13 +71,15 @@ impl VHost {
         self.exchanges.insert(name, Arc::new(exchange));
     }
 
-    /// A durable queue from the definitions log, with the store ids of its messages.
+    /// A durable queue from the definitions log, with the store ids of its
+    /// messages and its stored lease (`x-expires`).
     pub fn restore_queue(
         &self,
         name: ShortString,
         auto_delete: bool,
         arguments: FieldTable,
         messages: Vec<u64>,
+        unused_since: Option<u64>,
     ) {
         let config = QueueConfig {
             name: name.clone(),
@@ -85,6 +87,7 @@ impl VHost {
             auto_delete,
             owner: None,
             args: QueueArgs::restored(arguments),
+            unused_since,
         };
         let queue = self.start_queue(config, messages);
         self.queues.insert(name, queue);

@@ -13,7 +13,7 @@ use crate::errors::{self, resource};
 use crate::exchange::Destination;
 use crate::ids::ConnectionId;
 use crate::names;
-use crate::queue::{self, DeleteRefused, Persistence, QueueConfig, QueueHandle};
+use crate::queue::{self, DeleteRefused, LeaseEvent, Persistence, QueueConfig, QueueHandle};
 use crate::storage::bytes;
 
 impl VHost {
@@ -92,6 +92,7 @@ impl VHost {
             auto_delete: d.auto_delete,
             owner: d.exclusive.then_some(conn),
             args: queue_args,
+            unused_since: None,
         };
         if config.is_persistent() {
             self.record(
@@ -204,9 +205,15 @@ impl VHost {
         };
         let stats = self.stats.add_queue(&self.name, &config.name);
         let me = self.me.clone();
-        let on_expiry: queue::ExpiryHook = Arc::new(move |queue| {
-            if let Some(vhost) = me.upgrade() {
-                tokio::spawn(async move { vhost.expire_queue(&queue).await });
+        let on_lease: queue::LeaseHook = Arc::new(move |queue, event| {
+            let Some(vhost) = me.upgrade() else { return };
+            match event {
+                LeaseEvent::Expired => {
+                    tokio::spawn(async move { vhost.expire_queue(&queue).await });
+                }
+                // Written by the queue's own task, so that its leases are
+                // stored in order and before its deletion.
+                LeaseEvent::Used(since) => vhost.store_lease(&queue, since),
             }
         });
         queue::start(
@@ -215,7 +222,7 @@ impl VHost {
             persistence,
             initial,
             stats,
-            on_expiry,
+            on_lease,
         )
     }
 
@@ -229,5 +236,18 @@ impl VHost {
             // Nobody to tell: the store's error is logged.
             let _ = self.forget_queue(queue);
         }
+    }
+
+    /// Stores a durable queue's lease (a failed write is logged by the
+    /// store; the lease then restarts with the broker).
+    fn store_lease(&self, queue: &QueueHandle, since: u64) {
+        let _ = self.record(
+            Definition::QueueUsed {
+                vhost: bytes(&self.name),
+                name: queue.name.to_bytes(),
+                since,
+            },
+            || resource("queue", &queue.name, &self.name),
+        );
     }
 }

@@ -1,19 +1,42 @@
 //! The queue task's loop: commands from the inbox in batches, then a
 //! delivery round; and what each command does.
 
+use std::pin::Pin;
 use tokio::sync::mpsc;
+use tokio::time::Sleep;
 
 use super::unacked::Unacked;
 use super::{Consumer, QueueState, BATCH};
 use crate::queue::{Command, ConnEvent, ConsumeRefused, DeleteRefused, GetOk};
 
+/// Sets the queue's timer for `next` (ms since the epoch), unless it is
+/// set for that already.
+fn set_timer(timer: Pin<&mut Sleep>, timer_at: &mut Option<u64>, next: Option<u64>) {
+    if next != *timer_at {
+        if let Some(at) = next {
+            // A millisecond late, so that the deadline has passed.
+            let when = crate::clock::instant_of(at + 1, std::time::Instant::now());
+            timer.reset(when.into());
+        }
+        *timer_at = next;
+    }
+}
+
 impl QueueState {
     pub(super) async fn run(mut self, mut inbox: mpsc::Receiver<Command>) {
         let wake = self.wake.clone();
-        // The queue's one timer: set for the head's deadline, if it has one.
+        // The queue's one timer: for the head's deadline or the lease's end.
         let timer = tokio::time::sleep(std::time::Duration::ZERO);
         tokio::pin!(timer);
-        let mut timer_at: Option<u64> = None;
+        // A restored queue's lease may have run out while the broker was
+        // down, so the timer is set before the first wait.
+        let mut timer_at = None;
+        if self.lease.as_ref().is_some_and(|l| l.stored.is_none()) {
+            // A new queue's lease starts now, stored for durable ones.
+            self.used();
+        }
+        let lease_end = self.lease_end();
+        set_timer(timer.as_mut(), &mut timer_at, lease_end);
         loop {
             tokio::select! {
                 biased;
@@ -47,14 +70,7 @@ impl QueueState {
             self.write_acks().await;
             self.report();
             let next = self.next_deadline();
-            if next != timer_at {
-                if let Some(at) = next {
-                    // A millisecond late, so that the head is past its deadline.
-                    let when = crate::clock::instant_of(at + 1, std::time::Instant::now());
-                    timer.as_mut().reset(when.into());
-                }
-                timer_at = next;
-            }
+            set_timer(timer.as_mut(), &mut timer_at, next);
         }
         // Publishes still in the inbox of a deleted queue are dropped, and
         // publishers waiting for room learn the queue is gone.
@@ -112,6 +128,7 @@ impl QueueState {
                     unacked: 0,
                 });
                 self.had_consumers = true;
+                self.in_use();
                 let _ = reply.send(Ok(()));
             }
             Command::Cancel {

@@ -8,9 +8,10 @@
 use std::time::Instant;
 
 use super::backlog::{Entry, UNKNOWN};
-use super::{QueueState, READ_AHEAD};
+use super::{Lease, QueueState, READ_AHEAD};
 use crate::clock;
 use crate::message::Message;
+use crate::queue::{LeaseEvent, LeaseStart};
 
 impl QueueState {
     /// The batch's clock (ms since the epoch), read once per batch.
@@ -87,17 +88,41 @@ impl QueueState {
     /// Renews an `x-expires` queue's lease (a get, a declaration, the last
     /// consumer leaving).
     pub(super) fn used(&mut self) {
-        if self.lease.is_some() {
-            let now = self.now_ms();
-            if let Some(lease) = &mut self.lease {
-                lease.last_used = now;
-                lease.reported = false;
+        if self.lease.is_none() {
+            return;
+        }
+        let now = self.now_ms();
+        let unused = self.consumers.is_empty();
+        let handle = self.handle.upgrade();
+        let Some(lease) = &mut self.lease else { return };
+        lease.last_used = now;
+        lease.reported = false;
+        // Stored at most once per interval: a restart then counts the lease
+        // from the stored time plus that interval, never early.
+        let stale = match lease.stored {
+            None | Some(0) => true,
+            Some(since) => now.saturating_sub(since) >= store_interval(lease.expires),
+        };
+        if let (true, true, true, Some(handle)) = (lease.persistent, unused, stale, handle) {
+            lease.stored = Some(now);
+            (lease.hook)(handle, LeaseEvent::Used(now));
+        }
+    }
+
+    /// A consumer came: a durable queue stores that it is in use (after a
+    /// crash, its lease then starts at the restart).
+    pub(super) fn in_use(&mut self) {
+        let handle = self.handle.upgrade();
+        if let (Some(lease), Some(handle)) = (&mut self.lease, handle) {
+            if lease.persistent && lease.stored != Some(0) {
+                lease.stored = Some(0);
+                (lease.hook)(handle, LeaseEvent::Used(0));
             }
         }
     }
 
     /// When an unused queue's lease ends (None: in use, or no `x-expires`).
-    fn lease_end(&self) -> Option<u64> {
+    pub(super) fn lease_end(&self) -> Option<u64> {
         let lease = self.lease.as_ref()?;
         (self.consumers.is_empty() && !lease.reported)
             .then(|| lease.last_used.saturating_add(lease.expires))
@@ -111,7 +136,7 @@ impl QueueState {
         }
         if let (Some(lease), Some(handle)) = (&mut self.lease, self.handle.upgrade()) {
             lease.reported = true;
-            (lease.on_expiry)(handle);
+            (lease.hook)(handle, LeaseEvent::Expired);
         }
     }
 
@@ -153,6 +178,32 @@ impl QueueState {
                 }
                 other => return other,
             }
+        }
+    }
+}
+
+/// How often at most a durable queue's lease is stored while it is renewed.
+fn store_interval(expires: u64) -> u64 {
+    (expires / 4).max(1000)
+}
+
+impl Lease {
+    /// A queue's lease at start: a restored one continues from what was
+    /// stored (plus the interval renewals may have gone unstored in);
+    /// otherwise it starts now.
+    pub(super) fn start(expires: u64, start: LeaseStart, persistent: bool) -> Lease {
+        let now = clock::epoch_ms(Instant::now());
+        let last_used = match start.unused_since {
+            Some(since) if since != 0 => since.saturating_add(store_interval(expires)).min(now),
+            _ => now,
+        };
+        Lease {
+            expires,
+            last_used,
+            reported: false,
+            hook: start.hook,
+            persistent,
+            stored: start.unused_since,
         }
     }
 }

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
 use tokio::sync::{mpsc, Notify, Semaphore};
 
-use super::{ChannelLimit, Command, ExpiryHook, Persistence, QueueHandle};
+use super::{ChannelLimit, Command, LeaseHook, LeaseStart, Persistence, QueueHandle};
 use crate::memory::MemoryMonitor;
 use crate::stats::{QueueCounts, QueueStats, Registered};
 use backlog::{Backlog, Entry, Paged};
@@ -82,9 +82,13 @@ pub(super) struct QueueState {
 struct Lease {
     expires: u64,
     last_used: u64,
-    /// Whether the hook was told (once, until the lease is renewed).
+    /// Whether the hook was told it expired (once, until renewed).
     reported: bool,
-    on_expiry: ExpiryHook,
+    hook: LeaseHook,
+    /// Durable: the lease is stored, to run on across restarts.
+    persistent: bool,
+    /// What was last handed to the hook to store (see `LeaseEvent::Used`).
+    stored: Option<u64>,
 }
 
 /// Starts the task that serves `handle`.
@@ -95,18 +99,17 @@ pub(in crate::queue) fn spawn(
     initial: Vec<u64>,
     inbox: mpsc::Receiver<Command>,
     stats: Registered<QueueStats>,
-    on_expiry: ExpiryHook,
+    lease: LeaseStart,
 ) {
     // Recovered messages stay on disk until delivery needs them.
     let next_id = initial.len() as u64;
     let message_ttl = handle.args.settings.message_ttl;
     let timed = message_ttl.is_some() || !initial.is_empty();
-    let lease = handle.args.settings.expires.map(|expires| Lease {
-        expires,
-        last_used: crate::clock::epoch_ms(std::time::Instant::now()),
-        reported: false,
-        on_expiry,
-    });
+    let lease = handle
+        .args
+        .settings
+        .expires
+        .map(|expires| Lease::start(expires, lease, handle.is_persistent()));
     let mut backlog = Backlog::default();
     for (id, stored) in initial.into_iter().enumerate() {
         backlog.push_paged(Paged {
