@@ -10,6 +10,7 @@ mod args;
 mod blocking;
 mod broker;
 mod clock;
+mod dead_letter;
 mod errors;
 mod exchange;
 mod flow;

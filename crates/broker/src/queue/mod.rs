@@ -14,7 +14,7 @@ mod port;
 use smallvec::SmallVec;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
-use warren_codec::ShortString;
+use warren_codec::{FieldTable, ShortString};
 
 pub use channel_limit::ChannelLimit;
 pub use port::{ConnEvent, Delivery, DeliveryPort};
@@ -22,7 +22,7 @@ pub use port::{ConnEvent, Delivery, DeliveryPort};
 use crate::args::{QueueArgs, QueueType};
 use crate::ids::ConnectionId;
 use crate::memory::MemoryMonitor;
-use crate::message::Message;
+use crate::message::{Message, StoreId};
 use crate::safekeeping::Keeper;
 use crate::stats::{QueueStats, Registered};
 use bytes::Bytes;
@@ -115,9 +115,29 @@ pub enum LeaseEvent {
 
 pub type LeaseHook = Arc<dyn Fn(Arc<QueueHandle>, LeaseEvent) + Send + Sync>;
 
-/// How a queue's lease starts: whom it tells, and what was stored of it.
-pub(crate) struct LeaseStart {
-    pub hook: LeaseHook,
+/// Where a queue's dead letters go: the queues that `x-dead-letter-exchange`
+/// routes them to with these keys and headers (none if it does not exist).
+pub type DeadLetterRoute =
+    Arc<dyn Fn(&ShortString, &[ShortString], &FieldTable) -> DeadLetterTargets + Send + Sync>;
+
+/// The queues a dead letter goes to, and the store durable ones keep it in
+/// (with the vhost's name, as records carry it).
+#[derive(Default)]
+pub struct DeadLetterTargets {
+    pub queues: Vec<Arc<QueueHandle>>,
+    pub store: Option<(Arc<MessageStore>, Bytes)>,
+}
+
+/// What a queue asks of whoever holds its registry.
+#[derive(Clone)]
+pub struct QueueHooks {
+    pub lease: LeaseHook,
+    pub dead_letter: DeadLetterRoute,
+}
+
+/// A queue's hooks, and what was stored of its lease.
+pub(crate) struct QueueStart {
+    pub hooks: QueueHooks,
     pub unused_since: Option<u64>,
 }
 
@@ -163,14 +183,14 @@ pub fn start(
     persistence: Option<Persistence>,
     initial: Vec<u64>,
     stats: Registered<QueueStats>,
-    on_lease: LeaseHook,
+    hooks: QueueHooks,
 ) -> Arc<QueueHandle> {
     match config.args.queue_type {
         // A quorum queue is the durable classic queue until the replicated
         // kind exists; streams are refused at declare (docs/compatibility.md),
         // and one restored from an older data directory is classic.
         QueueType::Classic | QueueType::Quorum | QueueType::Stream => {
-            QueueHandle::start_classic(config, memory, persistence, initial, stats, on_lease)
+            QueueHandle::start_classic(config, memory, persistence, initial, stats, hooks)
         }
     }
 }
@@ -212,7 +232,7 @@ impl QueueHandle {
         persistence: Option<Persistence>,
         initial: Vec<u64>,
         stats: Registered<QueueStats>,
-        on_lease: LeaseHook,
+        hooks: QueueHooks,
     ) -> Arc<QueueHandle> {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
         let QueueConfig {
@@ -235,11 +255,11 @@ impl QueueHandle {
             memory: memory.clone(),
             room: Arc::new(Semaphore::new(INBOX_MESSAGES)),
         });
-        let lease = LeaseStart {
-            hook: on_lease,
+        let start = QueueStart {
+            hooks,
             unused_since,
         };
-        classic::spawn(&handle, memory, persistence, initial, rx, stats, lease);
+        classic::spawn(&handle, memory, persistence, initial, rx, stats, start);
         handle
     }
 
@@ -300,7 +320,35 @@ impl QueueHandle {
             Err(_) => messages,
         };
         self.memory.sub(size);
-        refused.iter().filter_map(|m| m.stored).collect()
+        refused
+            .iter()
+            .filter_map(|m| m.stored.map(StoreId::get))
+            .collect()
+    }
+
+    /// Like [`publish_many`](Self::publish_many), for a queue task handing
+    /// dead letters on: never waits (two queues dead-lettering into each
+    /// other must not wait for each other). Gives the messages back if the
+    /// inbox is full, with whether the queue is gone.
+    pub(crate) fn try_publish_many(
+        &self,
+        messages: Vec<Message>,
+    ) -> Result<(), (Vec<Message>, bool)> {
+        let count = messages.len().min(INBOX_MESSAGES) as u32;
+        let permit = match self.room.try_acquire_many(count) {
+            Ok(permit) => permit,
+            Err(tokio::sync::TryAcquireError::NoPermits) => return Err((messages, false)),
+            Err(tokio::sync::TryAcquireError::Closed) => return Err((messages, true)),
+        };
+        match self.tx.try_send(Command::PublishMany(messages)) {
+            Ok(()) => {
+                permit.forget();
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(Command::PublishMany(m))) => Err((m, false)),
+            Err(mpsc::error::TrySendError::Closed(Command::PublishMany(m))) => Err((m, true)),
+            Err(_) => unreachable!("the command sent"),
+        }
     }
 
     /// `None` if the queue is gone.

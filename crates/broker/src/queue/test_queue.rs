@@ -24,6 +24,9 @@ pub(crate) fn test_queue(registry: &Arc<Registry>) -> Arc<QueueHandle> {
         None,
         Vec::new(),
         stats,
-        Arc::new(|_, _| {}),
+        super::QueueHooks {
+            lease: Arc::new(|_, _| {}),
+            dead_letter: Arc::new(|_, _, _| Default::default()),
+        },
     )
 }

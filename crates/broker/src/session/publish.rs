@@ -14,10 +14,19 @@ use crate::args;
 use crate::clock;
 use crate::errors;
 use crate::exchange::Exchange;
-use crate::message::Message;
+use crate::message::{Message, StoreId};
 use crate::queue::QueueHandle;
 use crate::safekeeping::{Awaited, Keeper, Keepers};
 use crate::storage::bytes;
+
+/// What holding a message for its queue came to.
+enum Held {
+    Kept,
+    /// The queue's batch is full: send it (the key of `pending`).
+    Full(usize),
+    /// The queue is gone; these store ids are to be released.
+    Gone(Vec<u64>),
+}
 
 /// Where a routed message went.
 pub(super) enum Enqueued {
@@ -75,16 +84,10 @@ impl Session {
                 )));
             }
         }
-        let mut expires_at = 0;
-        if let Some(expiration) = &properties.expiration {
-            let ttl = args::expiration::parse(expiration.as_bytes()).map_err(|reason| {
-                on(AmqpError::new(
-                    ReplyCode::PreconditionFailed,
-                    format!("invalid expiration '{expiration}': {reason}"),
-                ))
-            })?;
-            expires_at = clock::epoch_ms(self.now) + ttl;
-        }
+        let expires_at = match &properties.expiration {
+            Some(expiration) => self.deadline(expiration).map_err(on)?,
+            None => 0,
+        };
         let persistent = properties.delivery_mode == Some(2);
         let mut headers = properties.headers;
         let mut header_payload = header_payload;
@@ -226,7 +229,7 @@ impl Session {
                     expires_at: message.expires_at,
                 };
                 if storage.messages.publish(record, mark).await {
-                    message.stored = Some(id);
+                    message.stored = Some(StoreId::new(id));
                     outcome = Enqueued::Kept(Keepers::default().with(Keeper::Store));
                 } else {
                     routed.clear();
@@ -241,7 +244,21 @@ impl Session {
             if queue.keeper() != Some(Keeper::Store) {
                 copy.stored = None;
             }
-            delivered |= self.enqueue(queue, copy).await;
+            // Awaited only when a batch is full or the queue is gone: no
+            // future per message and queue.
+            // (The rare paths boxed: the publish future, moved once per
+            // publish, stays small.)
+            delivered |= match self.hold(queue, copy) {
+                Held::Kept => true,
+                Held::Full(key) => {
+                    Box::pin(self.send_batch(key)).await;
+                    true
+                }
+                Held::Gone(stored) => {
+                    Box::pin(self.release_stored(queue, stored)).await;
+                    false
+                }
+            };
         }
         if !delivered && mandatory {
             let ret = BasicReturn {
@@ -279,14 +296,23 @@ impl Session {
         routed.dedup_by(|a, b| Arc::ptr_eq(a, b));
     }
 
+    /// When a message with this `expiration` expires (ms since the epoch).
+    #[cold]
+    fn deadline(&self, expiration: &ShortString) -> Result<u64, AmqpError> {
+        let ttl = args::expiration::parse(expiration.as_bytes()).map_err(|reason| {
+            AmqpError::new(
+                ReplyCode::PreconditionFailed,
+                format!("invalid expiration '{expiration}': {reason}"),
+            )
+        })?;
+        Ok(clock::epoch_ms(self.now) + ttl)
+    }
+
     /// Holds a message for its queue until the end of the input batch (or
-    /// until a batch for that queue is full). False if the queue is gone.
-    async fn enqueue(&mut self, queue: &Arc<QueueHandle>, message: Message) -> bool {
+    /// until a batch for that queue is full).
+    fn hold(&mut self, queue: &Arc<QueueHandle>, message: Message) -> Held {
         if queue.is_gone() {
-            if let Some(id) = message.stored {
-                self.release_stored(queue, vec![id]).await;
-            }
-            return false;
+            return Held::Gone(message.stored.map(StoreId::get).into_iter().collect());
         }
         queue.count_memory(message.size());
         let key = Arc::as_ptr(queue) as usize;
@@ -295,13 +321,18 @@ impl Session {
             .entry(key)
             .or_insert_with(|| (queue.clone(), Vec::new()));
         batch.push(message);
-        if batch.len() >= PUBLISH_BATCH {
-            if let Some((queue, batch)) = self.pending.remove(&key) {
-                let refused = queue.publish_many(batch).await;
-                self.release_stored(&queue, refused).await;
-            }
+        match batch.len() >= PUBLISH_BATCH {
+            true => Held::Full(key),
+            false => Held::Kept,
         }
-        true
+    }
+
+    /// Sends a full batch on to its queue.
+    async fn send_batch(&mut self, key: usize) {
+        if let Some((queue, batch)) = self.pending.remove(&key) {
+            let refused = queue.publish_many(batch).await;
+            self.release_stored(&queue, refused).await;
+        }
     }
 
     /// Stored messages a deleted queue never took: their store records are

@@ -216,13 +216,23 @@ impl VHost {
                 LeaseEvent::Used(since) => vhost.store_lease(&queue, since),
             }
         });
+        let me = self.me.clone();
+        let dead_letter: queue::DeadLetterRoute = Arc::new(move |exchange, keys, headers| {
+            me.upgrade()
+                .map(|vhost| vhost.route_dead_letter(exchange, keys, headers))
+                .unwrap_or_default()
+        });
+        let hooks = queue::QueueHooks {
+            lease: on_lease,
+            dead_letter,
+        };
         queue::start(
             config,
             self.memory.clone(),
             persistence,
             initial,
             stats,
-            on_lease,
+            hooks,
         )
     }
 

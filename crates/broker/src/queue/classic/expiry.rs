@@ -10,8 +10,9 @@ use std::time::Instant;
 use super::backlog::{Entry, UNKNOWN};
 use super::{Lease, QueueState, READ_AHEAD};
 use crate::clock;
+use crate::dead_letter::Reason;
 use crate::message::Message;
-use crate::queue::{LeaseEvent, LeaseStart};
+use crate::queue::{LeaseEvent, QueueStart};
 
 impl QueueState {
     /// The batch's clock (ms since the epoch), read once per batch.
@@ -68,12 +69,15 @@ impl QueueState {
 
     /// A message leaves because it expired.
     pub(super) fn expire(&mut self, entry: Entry) {
-        self.forget(&entry);
+        self.dead_letter(entry, Reason::Expired);
     }
 
     /// When the queue's timer must wake it: the head's deadline, or the end
     /// of an unused queue's lease (None: neither).
     pub(super) fn next_deadline(&mut self) -> Option<u64> {
+        if self.dead_letters.is_waiting() {
+            return Some(self.now_ms() + super::dead_letter::RETRY_MS);
+        }
         let lease_end = self.lease_end();
         let head = match self.timed {
             true => self.head_deadline().filter(|d| *d != 0),
@@ -191,7 +195,7 @@ impl Lease {
     /// A queue's lease at start: a restored one continues from what was
     /// stored (plus the interval renewals may have gone unstored in);
     /// otherwise it starts now.
-    pub(super) fn start(expires: u64, start: LeaseStart, persistent: bool) -> Lease {
+    pub(super) fn start(expires: u64, start: &QueueStart, persistent: bool) -> Lease {
         let now = clock::epoch_ms(Instant::now());
         let last_used = match start.unused_since {
             Some(since) if since != 0 => since.saturating_add(store_interval(expires)).min(now),
@@ -201,7 +205,7 @@ impl Lease {
             expires,
             last_used,
             reported: false,
-            hook: start.hook,
+            hook: start.hooks.lease.clone(),
             persistent,
             stored: start.unused_since,
         }

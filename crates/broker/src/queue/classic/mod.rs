@@ -5,12 +5,13 @@
 //! The task's state is defined here; its parts live beside it: the command
 //! loop (`actor.rs`), the ready messages (`ready.rs`, over `backlog.rs`),
 //! consumers and delivery (`consumers.rs`), unacknowledged messages
-//! (`unacked.rs`), message TTL (`expiry.rs`) and the store side
-//! (`paging.rs`).
+//! (`unacked.rs`), message TTL and queue expiry (`expiry.rs`),
+//! dead-lettering (`dead_letter.rs`) and the store side (`paging.rs`).
 
 mod actor;
 mod backlog;
 mod consumers;
+mod dead_letter;
 mod expiry;
 mod paging;
 mod ready;
@@ -23,11 +24,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
 use tokio::sync::{mpsc, Notify, Semaphore};
 
-use super::{ChannelLimit, Command, LeaseHook, LeaseStart, Persistence, QueueHandle};
+use super::{ChannelLimit, Command, LeaseHook, Persistence, QueueHandle, QueueStart};
 use crate::memory::MemoryMonitor;
 use crate::stats::{QueueCounts, QueueStats, Registered};
 use backlog::{Backlog, Entry, Paged};
 use consumers::Consumer;
+use dead_letter::{DeadLetterTo, DeadLetters};
 use unacked::Unacked;
 
 /// Commands handled between two delivery rounds, so that a busy inbox does
@@ -72,6 +74,10 @@ pub(super) struct QueueState {
     batch_ms: Option<u64>,
     /// For queues with `x-expires`: when the queue was last used.
     lease: Option<Lease>,
+    /// For queues with `x-dead-letter-exchange`: where dead letters go.
+    dead_letter: Option<DeadLetterTo>,
+    /// Dead letters on their way.
+    dead_letters: DeadLetters,
     /// This queue's statistics: counted here, copied out once per batch.
     counts: QueueCounts,
     stats: Registered<QueueStats>,
@@ -99,7 +105,7 @@ pub(in crate::queue) fn spawn(
     initial: Vec<u64>,
     inbox: mpsc::Receiver<Command>,
     stats: Registered<QueueStats>,
-    lease: LeaseStart,
+    start: QueueStart,
 ) {
     // Recovered messages stay on disk until delivery needs them.
     let next_id = initial.len() as u64;
@@ -109,7 +115,16 @@ pub(in crate::queue) fn spawn(
         .args
         .settings
         .expires
-        .map(|expires| Lease::start(expires, lease, handle.is_persistent()));
+        .map(|expires| Lease::start(expires, &start, handle.is_persistent()));
+    let settings = &handle.args.settings;
+    let dead_letter = settings
+        .dead_letter_exchange
+        .clone()
+        .map(|exchange| DeadLetterTo {
+            exchange,
+            routing_key: settings.dead_letter_routing_key.clone(),
+            route: start.hooks.dead_letter.clone(),
+        });
     let mut backlog = Backlog::default();
     for (id, stored) in initial.into_iter().enumerate() {
         backlog.push_paged(Paged {
@@ -141,6 +156,8 @@ pub(in crate::queue) fn spawn(
         timed,
         batch_ms: None,
         lease,
+        dead_letter,
+        dead_letters: DeadLetters::default(),
         counts: QueueCounts::default(),
         stats,
     };

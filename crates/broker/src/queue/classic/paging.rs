@@ -9,6 +9,9 @@ use crate::message::Message;
 impl QueueState {
     /// Tells the store which stored messages left this queue for good.
     pub(super) async fn write_acks(&mut self) {
+        // Dead letters are stored for their queues before this queue lets
+        // go of them: a crash leaves a message here, there, or in both.
+        self.send_dead_letters().await;
         if let Some(p) = &self.persistence {
             if !self.stored_gone.is_empty() {
                 let ids = std::mem::take(&mut self.stored_gone);
