@@ -7,13 +7,15 @@ mod exchange;
 pub mod expiration;
 mod queue;
 mod queue_type;
+mod settings;
 mod validators;
 mod value;
 
 pub use equivalence::{check_exchange, check_queue, ExchangeShape, QueueShape};
 pub use exchange::ExchangeArgs;
-pub use queue::{declared_type, Overflow, QueueArgs, QueueSettings};
+pub use queue::{declared_type, QueueArgs};
 pub use queue_type::QueueType;
+pub use settings::{Overflow, QueueSettings};
 pub(crate) use value::type_name;
 
 /// Which value is in effect when a queue argument and a policy both set a

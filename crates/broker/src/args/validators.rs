@@ -3,7 +3,7 @@
 
 use warren_codec::{FieldTable, FieldValue, ShortString};
 
-use super::queue::{Overflow, QueueSettings};
+use super::settings::{Overflow, QueueSettings};
 use super::value::{self, MAX_MILLIS};
 
 /// Reads one argument into the settings, or says why it is refused.
