@@ -49,6 +49,9 @@ pub struct Plan {
     pub consume_after_publish: bool,
     /// Seconds without a delivery after which the drain gives up.
     pub drain_timeout: f64,
+    /// Publish into a holding queue whose messages expire after this many
+    /// ms and are dead-lettered into the consumed queue (one queue only).
+    pub dead_letter_after: Option<u32>,
 }
 
 impl Plan {
@@ -73,6 +76,7 @@ impl Plan {
             max_in_flight: 100_000,
             consume_after_publish: false,
             drain_timeout: 10.0,
+            dead_letter_after: None,
         }
     }
 }
@@ -83,6 +87,8 @@ pub struct Topology {
     pub exchange: Option<String>,
     pub queues: Vec<String>,
     pub targets: Vec<RouteTarget>,
+    /// The holding queue of a dead-letter run.
+    pub holding: Option<String>,
 }
 
 pub struct RouteTarget {
@@ -124,7 +130,13 @@ impl Topology {
             encode_header_frame(1, &header, &mut buf);
             buf.freeze()
         };
+        let holding = plan.dead_letter_after.map(|_| format!("{prefix}-holding"));
         let targets = match plan.exchange {
+            // Published to the holding queue, delivered from queue 0.
+            ExchangeKind::Default if holding.is_some() => vec![RouteTarget {
+                frames: frames("", holding.as_deref().unwrap_or_default()),
+                queues: vec![0],
+            }],
             ExchangeKind::Default => queues
                 .iter()
                 .enumerate()
@@ -152,6 +164,7 @@ impl Topology {
             exchange,
             queues,
             targets,
+            holding,
         }
     }
 
@@ -168,6 +181,20 @@ impl Topology {
                 ..Default::default()
             };
             setup.call(declare, "exchange.declare-ok").await?;
+        }
+        if let (Some(holding), Some(ttl)) = (&self.holding, plan.dead_letter_after) {
+            let text = |s: &str| FieldValue::LongString(LongString::from(s));
+            let arguments = FieldTable::new()
+                .with("x-message-ttl", FieldValue::I64(ttl.into()))
+                .with("x-dead-letter-exchange", text(""))
+                .with("x-dead-letter-routing-key", text(&self.queues[0]));
+            let declare = QueueDeclare {
+                queue: ShortString::try_from(holding.as_str())?,
+                durable: plan.persistent,
+                arguments,
+                ..Default::default()
+            };
+            setup.call(declare, "queue.declare-ok").await?;
         }
         for (i, queue) in self.queues.iter().enumerate() {
             let declare = QueueDeclare {
@@ -194,7 +221,7 @@ impl Topology {
     }
 
     pub async fn delete(&self, setup: &mut Client) -> Result<(), Error> {
-        for queue in &self.queues {
+        for queue in self.holding.iter().chain(&self.queues) {
             let delete = QueueDelete {
                 queue: ShortString::try_from(queue.as_str())?,
                 ..Default::default()

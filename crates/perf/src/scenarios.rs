@@ -49,6 +49,10 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "open 5,000 idle connections: time and broker RSS per connection",
     },
     Scenario {
+        name: "ttl-dlx",
+        about: "1 producer -> a queue with x-message-ttl 100 ms dead-lettering into a second queue -> 1 consumer",
+    },
+    Scenario {
         name: "backlog",
         about: "1M x 1 KiB persistent, confirmed, no consumer; then drain (ack, prefetch 1000)",
     },
@@ -93,6 +97,11 @@ pub fn plan(name: &str, base: Plan, scale: f64) -> Option<Plan> {
         "latency-1k" => p.rate = 1_000.0,
         "latency-10k" => p.rate = 10_000.0,
         "connections" => {}
+        "ttl-dlx" => {
+            p.dead_letter_after = Some(100);
+            // Messages wait out their TTL: the cap keeps the wait bounded.
+            p.max_in_flight = 200_000;
+        }
         "backlog" => {
             p.messages = Some(scaled(1_000_000.0) as u64);
             p.seconds = 3600.0;

@@ -69,6 +69,7 @@ async fn every_scenario_runs_clean() {
             "latency-1k",
             "latency-10k",
             "connections",
+            "ttl-dlx",
             "backlog"
         ]
     );
@@ -94,7 +95,7 @@ async fn every_scenario_runs_clean() {
     }
     let confirm = &reports[2];
     assert_eq!(count(confirm, "confirmed"), count(confirm, "published"));
-    let backlog = &reports[10];
+    let backlog = &reports[11];
     assert_eq!(count(backlog, "published"), 10_000);
 }
 

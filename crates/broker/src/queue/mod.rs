@@ -22,7 +22,7 @@ pub use port::{ConnEvent, Delivery, DeliveryPort};
 use crate::args::{QueueArgs, QueueType};
 use crate::ids::ConnectionId;
 use crate::memory::MemoryMonitor;
-use crate::message::{Message, StoreId};
+use crate::message::Message;
 use crate::safekeeping::Keeper;
 use crate::stats::{QueueStats, Registered};
 use bytes::Bytes;
@@ -320,10 +320,7 @@ impl QueueHandle {
             Err(_) => messages,
         };
         self.memory.sub(size);
-        refused
-            .iter()
-            .filter_map(|m| m.stored.map(StoreId::get))
-            .collect()
+        refused.iter().filter_map(|m| m.stored).collect()
     }
 
     /// Like [`publish_many`](Self::publish_many), for a queue task handing

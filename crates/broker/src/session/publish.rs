@@ -14,7 +14,7 @@ use crate::args;
 use crate::clock;
 use crate::errors;
 use crate::exchange::Exchange;
-use crate::message::{Message, StoreId};
+use crate::message::Message;
 use crate::queue::QueueHandle;
 use crate::safekeeping::{Awaited, Keeper, Keepers};
 use crate::storage::bytes;
@@ -229,7 +229,7 @@ impl Session {
                     expires_at: message.expires_at,
                 };
                 if storage.messages.publish(record, mark).await {
-                    message.stored = Some(StoreId::new(id));
+                    message.stored = Some(id);
                     outcome = Enqueued::Kept(Keepers::default().with(Keeper::Store));
                 } else {
                     routed.clear();
@@ -312,7 +312,7 @@ impl Session {
     /// until a batch for that queue is full).
     fn hold(&mut self, queue: &Arc<QueueHandle>, message: Message) -> Held {
         if queue.is_gone() {
-            return Held::Gone(message.stored.map(StoreId::get).into_iter().collect());
+            return Held::Gone(message.stored.into_iter().collect());
         }
         queue.count_memory(message.size());
         let key = Arc::as_ptr(queue) as usize;

@@ -8,7 +8,6 @@ use tokio::time::Sleep;
 use super::unacked::Unacked;
 use super::{Consumer, QueueState, BATCH};
 use crate::dead_letter::Reason;
-use crate::message::StoreId;
 use crate::queue::{Command, ConnEvent, ConsumeRefused, DeleteRefused, GetOk};
 
 /// Sets the queue's timer for `next` (ms since the epoch), unless it is
@@ -82,7 +81,7 @@ impl QueueState {
             if let Command::PublishMany(messages) = command {
                 for message in messages {
                     self.memory.sub(message.size());
-                    self.stored_gone.extend(message.stored.map(StoreId::get));
+                    self.stored_gone.extend(message.stored);
                 }
             }
         }

@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 
-use crate::message::{Message, StoreId};
+use crate::message::Message;
 
 pub(super) struct Entry {
     pub id: u64,
@@ -119,7 +119,7 @@ impl Backlog {
     /// bytes released. `written` says whether a stored id is on disk yet.
     pub fn page_out(&mut self, free: usize, written: impl Fn(u64) -> bool) -> usize {
         let mut freed = 0;
-        let pageable = |e: &Entry| e.message.stored.map(StoreId::get).filter(|s| written(*s));
+        let pageable = |e: &Entry| e.message.stored.filter(|s| written(*s));
         // The tail's oldest go to the end of the paged run.
         while freed < free {
             let Some(stored) = self.tail.front().and_then(pageable) else {
@@ -176,7 +176,7 @@ mod tests {
                 routing_key: ShortString::from_static("q"),
                 header: Bytes::new(),
                 body: Bytes::from(vec![0u8; 100]),
-                stored: Some(StoreId::new(1000 + id)),
+                stored: Some(1000 + id),
                 expires_at: 0,
             },
             redelivered: false,

@@ -13,7 +13,7 @@ use warren_store::{MessageStore, PublishRecord};
 use super::backlog::Entry;
 use super::QueueState;
 use crate::dead_letter::{self, Death, Reason};
-use crate::message::{Message, StoreId};
+use crate::message::Message;
 use crate::queue::{DeadLetterRoute, QueueHandle};
 
 /// How long dead letters wait before a full queue is tried again.
@@ -118,7 +118,7 @@ impl QueueState {
                 expires_at: 0,
             };
             self.dead_letters.records.push((store.clone(), record));
-            dead.stored = Some(StoreId::new(id));
+            dead.stored = Some(id);
             self.dead_letters.store = targets.store.clone();
         }
         for queue in targets.queues {
@@ -167,10 +167,7 @@ impl QueueState {
 
     /// Dead letters for a queue that went: uncounted, their records released.
     async fn let_go(&mut self, queue: &QueueHandle, batch: Vec<Message>) {
-        let ids: Vec<u64> = batch
-            .iter()
-            .filter_map(|m| m.stored.map(StoreId::get))
-            .collect();
+        let ids: Vec<u64> = batch.iter().filter_map(|m| m.stored).collect();
         self.memory.sub(batch.iter().map(Message::size).sum());
         if let (false, Some((store, vhost))) = (ids.is_empty(), &self.dead_letters.store) {
             store.ack(vhost.clone(), queue.name.to_bytes(), ids).await;

@@ -3,7 +3,7 @@
 
 use super::backlog::Entry;
 use super::{QueueState, READ_AHEAD};
-use crate::message::{Message, StoreId};
+use crate::message::Message;
 
 impl QueueState {
     pub(super) fn enqueue(&mut self, mut message: Message) {
@@ -86,11 +86,11 @@ impl QueueState {
         self.forget_parts(entry.message.size(), entry.message.stored);
     }
 
-    pub(super) fn forget_parts(&mut self, size: usize, stored: Option<StoreId>) {
+    pub(super) fn forget_parts(&mut self, size: usize, stored: Option<u64>) {
         self.bytes -= size;
         self.memory.sub(size);
         if let (Some(id), Some(_)) = (stored, &self.persistence) {
-            self.stored_gone.push(id.get());
+            self.stored_gone.push(id);
         }
     }
 }
