@@ -2,6 +2,7 @@
 //! into typed settings; the redeclare equivalence check beside them; and
 //! the rule that combines an argument with a policy's value, key by key.
 
+mod consume;
 mod equivalence;
 mod exchange;
 pub mod expiration;
@@ -11,6 +12,7 @@ mod settings;
 mod validators;
 mod value;
 
+pub use consume::consumer_priority;
 pub use equivalence::{check_exchange, check_queue, ExchangeShape, QueueShape};
 pub use exchange::ExchangeArgs;
 pub use queue::{declared_type, QueueArgs};

@@ -46,6 +46,8 @@ pub struct ConsumerSpec {
     pub exclusive: bool,
     /// Per-consumer prefetch (basic.qos global=false); 0: none.
     pub prefetch: u32,
+    /// `x-priority` (0 by default): higher ones are served first.
+    pub priority: i64,
     pub channel_limit: Arc<ChannelLimit>,
     pub port: Arc<DeliveryPort>,
 }

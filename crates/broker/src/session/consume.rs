@@ -8,7 +8,7 @@ use warren_protocol::AmqpError;
 
 use super::channel::Outstanding;
 use super::{not_implemented, Outbox, Session};
-use crate::args::QueueType;
+use crate::args::{self, QueueType};
 use crate::errors;
 use crate::names;
 use crate::queue::{ConnEvent, ConsumeRefused, ConsumerSpec};
@@ -47,6 +47,12 @@ impl Session {
     ) -> Result<(), AmqpError> {
         let name = self.queue_name(ch, &c.queue)?;
         let queue = self.vhost.find_queue(&name, self.conn)?;
+        let priority = args::consumer_priority(&c.arguments).map_err(|e| {
+            AmqpError::new(
+                ReplyCode::PreconditionFailed,
+                e.text(&errors::resource("queue", &name, &self.vhost.name)),
+            )
+        })?;
         let (conn, port) = (self.conn, self.port.clone());
         let state = self.channel(ch)?;
         if queue.args.queue_type == QueueType::Quorum && state.limit.is_set() {
@@ -76,6 +82,7 @@ impl Session {
             no_ack: c.no_ack,
             exclusive: c.exclusive,
             prefetch: state.consumer_prefetch,
+            priority,
             channel_limit: state.limit.clone(),
             port,
         };
@@ -137,6 +144,16 @@ impl Session {
     ) -> Result<(), AmqpError> {
         let name = self.queue_name(ch, &g.queue)?;
         let queue = self.vhost.find_queue(&name, self.conn)?;
+        let settings = &queue.args.settings;
+        if queue.args.queue_type == QueueType::Quorum && settings.single_active_consumer {
+            return Err(AmqpError::new(
+                ReplyCode::ResourceLocked,
+                format!(
+                    "cannot obtain access to locked {}. basic.get operations are not supported by quorum queues with single active consumer",
+                    errors::resource("queue", &name, &self.vhost.name)
+                ),
+            ));
+        }
         let Some(got) = queue.get(g.no_ack).await else {
             out.send_method(ch, BasicGetEmpty::default().into());
             return Ok(());

@@ -118,12 +118,15 @@ impl QueueState {
             }
             Command::Consume(spec, reply) => {
                 let exclusive_held = self.consumers.iter().any(|c| c.spec.exclusive);
-                if exclusive_held || (spec.exclusive && !self.consumers.is_empty()) {
+                // A single-active-consumer queue never takes an exclusive one.
+                let exclusive_refused =
+                    spec.exclusive && (self.single_active || !self.consumers.is_empty());
+                if exclusive_held || exclusive_refused {
                     let _ = reply.send(Err(ConsumeRefused::ExclusiveUse));
                     return;
                 }
                 self.next_serial += 1;
-                self.consumers.push(Consumer {
+                self.add_consumer(Consumer {
                     spec,
                     serial: self.next_serial,
                     unacked: 0,
@@ -144,6 +147,7 @@ impl QueueState {
                         && s.channel == channel
                         && tag.as_ref().is_none_or(|t| *t == s.tag))
                 });
+                self.consumers_changed();
                 self.next_consumer = 0;
                 if self.consumers.is_empty() {
                     self.used();

@@ -4,12 +4,14 @@
 //!
 //! The task's state is defined here; its parts live beside it: the command
 //! loop (`actor.rs`), the ready messages (`ready.rs`, over `backlog.rs`),
-//! consumers and delivery (`consumers.rs`), unacknowledged messages
+//! consumers and delivery (`consumers.rs`; priorities and a single active
+//! consumer in `choosing.rs`), unacknowledged messages
 //! (`unacked.rs`), message TTL and queue expiry (`expiry.rs`),
 //! dead-lettering (`dead_letter.rs`) and the store side (`paging.rs`).
 
 mod actor;
 mod backlog;
+mod choosing;
 mod consumers;
 mod dead_letter;
 mod expiry;
@@ -28,6 +30,7 @@ use super::{ChannelLimit, Command, LeaseHook, Persistence, QueueHandle, QueueSta
 use crate::memory::MemoryMonitor;
 use crate::stats::{QueueCounts, QueueStats, Registered};
 use backlog::{Backlog, Entry, Paged};
+use choosing::Choosing;
 use consumers::Consumer;
 use dead_letter::{DeadLetterTo, DeadLetters};
 use unacked::Unacked;
@@ -56,9 +59,17 @@ pub(super) struct QueueState {
     /// (RabbitMQ puts them back in their original place).
     requeued: BTreeMap<u64, Entry>,
     unacked: HashMap<u64, Unacked>,
+    /// In priority order (highest first), then in the order they came.
     consumers: Vec<Consumer>,
     /// Where round-robin resumes.
     next_consumer: usize,
+    /// `x-single-active-consumer`.
+    single_active: bool,
+    /// A quorum queue (its single active consumer's failover rule).
+    quorum: bool,
+    /// Set while consumers are not alike (priorities differ, or a single
+    /// one is active): see choosing.rs.
+    choosing: Option<Choosing>,
     /// Channel limits (global prefetch) this queue waits in line for.
     waiting_for_room: Vec<Arc<ChannelLimit>>,
     next_id: u64,
@@ -147,6 +158,9 @@ pub(in crate::queue) fn spawn(
         unacked: HashMap::new(),
         consumers: Vec::new(),
         next_consumer: 0,
+        single_active: handle.args.settings.single_active_consumer,
+        quorum: handle.args.queue_type == crate::args::QueueType::Quorum,
+        choosing: None,
         waiting_for_room: Vec::new(),
         next_id,
         next_serial: 0,

@@ -39,6 +39,7 @@ fn consumer(tag: &'static str, port: &Arc<DeliveryPort>, prefetch: u32) -> Consu
         no_ack: false,
         exclusive: false,
         prefetch,
+        priority: 0,
         channel_limit: Arc::new(ChannelLimit::default()),
         port: port.clone(),
     }
