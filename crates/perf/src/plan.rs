@@ -52,6 +52,9 @@ pub struct Plan {
     /// Publish into a holding queue whose messages expire after this many
     /// ms and are dead-lettered into the consumed queue (one queue only).
     pub dead_letter_after: Option<u32>,
+    /// Publish into priority queues of this many levels, with priorities
+    /// drawn uniformly (default exchange only).
+    pub priorities: Option<u8>,
 }
 
 impl Plan {
@@ -77,6 +80,7 @@ impl Plan {
             consume_after_publish: false,
             drain_timeout: 10.0,
             dead_letter_after: None,
+            priorities: None,
         }
     }
 }
@@ -109,16 +113,17 @@ impl Topology {
         );
         let queues: Vec<String> = (0..plan.queues).map(|i| format!("{prefix}-q{i}")).collect();
         let exchange = (plan.exchange != ExchangeKind::Default).then(|| format!("{prefix}-x"));
-        let header = ContentHeader {
+        let header_with = |priority: Option<u8>| ContentHeader {
             class_id: class_id::BASIC,
             weight: 0,
             body_size: plan.size as u64,
             properties: BasicProperties {
                 delivery_mode: Some(if plan.persistent { 2 } else { 1 }),
+                priority,
                 ..Default::default()
             },
         };
-        let frames = |exchange: &str, key: &str| {
+        let framed = |exchange: &str, key: &str, priority: Option<u8>| {
             let publish: Method = BasicPublish {
                 exchange: ShortString::try_from(exchange).expect("short name"),
                 routing_key: ShortString::try_from(key).expect("short key"),
@@ -127,9 +132,10 @@ impl Topology {
             .into();
             let mut buf = BytesMut::new();
             encode_method_frame(1, &publish, &mut buf);
-            encode_header_frame(1, &header, &mut buf);
+            encode_header_frame(1, &header_with(priority), &mut buf);
             buf.freeze()
         };
+        let frames = |exchange: &str, key: &str| framed(exchange, key, None);
         let holding = plan.dead_letter_after.map(|_| format!("{prefix}-holding"));
         let targets = match plan.exchange {
             // Published to the holding queue, delivered from queue 0.
@@ -137,6 +143,25 @@ impl Topology {
                 frames: frames("", holding.as_deref().unwrap_or_default()),
                 queues: vec![0],
             }],
+            // Each queue gets targets of every priority, in a fixed random
+            // order (a small LCG: the same run every time).
+            ExchangeKind::Default if plan.priorities.is_some() => {
+                let levels = u64::from(plan.priorities.unwrap_or(1).max(1));
+                let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+                (0..1000 * queues.len())
+                    .map(|k| {
+                        seed = seed
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        let q = k % queues.len();
+                        let priority = ((seed >> 33) % levels) as u8;
+                        RouteTarget {
+                            frames: framed("", &queues[q], Some(priority)),
+                            queues: vec![q],
+                        }
+                    })
+                    .collect()
+            }
             ExchangeKind::Default => queues
                 .iter()
                 .enumerate()
@@ -197,9 +222,16 @@ impl Topology {
             setup.call(declare, "queue.declare-ok").await?;
         }
         for (i, queue) in self.queues.iter().enumerate() {
+            let arguments = match plan.priorities {
+                Some(levels) => {
+                    FieldTable::new().with("x-max-priority", FieldValue::U8(levels - 1))
+                }
+                None => FieldTable::new(),
+            };
             let declare = QueueDeclare {
                 queue: ShortString::try_from(queue.as_str())?,
                 durable: plan.persistent,
+                arguments,
                 ..Default::default()
             };
             setup.call(declare, "queue.declare-ok").await?;

@@ -53,6 +53,10 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "1 producer -> a queue with x-message-ttl 100 ms dead-lettering into a second queue -> 1 consumer",
     },
     Scenario {
+        name: "priority",
+        about: "as throughput into a priority queue of 10 levels, uniformly random priorities",
+    },
+    Scenario {
         name: "backlog",
         about: "1M x 1 KiB persistent, confirmed, no consumer; then drain (ack, prefetch 1000)",
     },
@@ -102,6 +106,7 @@ pub fn plan(name: &str, base: Plan, scale: f64) -> Option<Plan> {
             // Messages wait out their TTL: the cap keeps the wait bounded.
             p.max_in_flight = 200_000;
         }
+        "priority" => p.priorities = Some(10),
         "backlog" => {
             p.messages = Some(scaled(1_000_000.0) as u64);
             p.seconds = 3600.0;

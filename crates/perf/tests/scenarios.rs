@@ -70,6 +70,7 @@ async fn every_scenario_runs_clean() {
             "latency-10k",
             "connections",
             "ttl-dlx",
+            "priority",
             "backlog"
         ]
     );
@@ -95,7 +96,7 @@ async fn every_scenario_runs_clean() {
     }
     let confirm = &reports[2];
     assert_eq!(count(confirm, "confirmed"), count(confirm, "published"));
-    let backlog = &reports[11];
+    let backlog = &reports[12];
     assert_eq!(count(backlog, "published"), 10_000);
 }
 

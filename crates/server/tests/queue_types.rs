@@ -1,6 +1,7 @@
-//! Queue kinds across restarts: a quorum queue (served by the durable
-//! single-node queue until replicated queues exist) keeps its kind, its
-//! arguments and its persistent messages through a kill -9.
+//! Queue kinds and orders across restarts: a quorum queue (served by the
+//! durable single-node queue until replicated queues exist) keeps its kind,
+//! its arguments and its persistent messages through a kill -9, and a
+//! priority queue its order.
 
 mod common;
 
@@ -56,5 +57,46 @@ async fn a_quorum_queue_keeps_its_kind_and_messages_through_kill_9() {
         drain(&ch, "qq").await,
         [b"m0".to_vec(), b"m1".to_vec(), b"m2".to_vec()]
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A durable priority queue's messages come back in priority order.
+#[tokio::test]
+async fn priorities_survive_kill_9() {
+    let dir = data_dir("priorities");
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    let mut args = FieldTable::default();
+    args.insert("x-max-priority".into(), AMQPValue::ShortShortUInt(9));
+    {
+        let mut warren = Warren::start(&dir);
+        let (_c, ch) = warren.channel().await;
+        ch.queue_declare("pq", durable, args.clone()).await.unwrap();
+        ch.confirm_select(Default::default()).await.unwrap();
+        for (body, priority) in [("p2", 2), ("p9", 9), ("p0", 0), ("p9b", 9), ("p5", 5)] {
+            let confirm = ch
+                .basic_publish(
+                    "",
+                    "pq",
+                    Default::default(),
+                    body.as_bytes(),
+                    persistent().with_priority(priority),
+                )
+                .await
+                .unwrap();
+            assert!(confirm.await.unwrap().is_ack());
+        }
+        warren.kill9();
+    }
+    let warren = Warren::start(&dir);
+    let (_c, ch) = warren.channel().await;
+    ch.queue_declare("pq", durable, args).await.unwrap();
+    let bodies: Vec<Vec<u8>> = ["p9", "p9b", "p5", "p2", "p0"]
+        .iter()
+        .map(|b| b.as_bytes().to_vec())
+        .collect();
+    assert_eq!(drain(&ch, "pq").await, bodies);
     let _ = std::fs::remove_dir_all(&dir);
 }

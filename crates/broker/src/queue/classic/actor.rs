@@ -172,7 +172,7 @@ impl QueueState {
                         if requeue {
                             entry.redelivered = true;
                             entry.message.unpin();
-                            self.requeued.insert(entry.id, entry);
+                            self.put_back(entry);
                         } else {
                             self.dead_letter(entry, Reason::Rejected);
                         }

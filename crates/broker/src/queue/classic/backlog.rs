@@ -14,6 +14,8 @@ pub(super) struct Entry {
     pub id: u64,
     pub message: Message,
     pub redelivered: bool,
+    /// Its priority in a priority queue (0 elsewhere).
+    pub priority: u8,
 }
 
 /// A message whose body is only in the store.
@@ -180,6 +182,7 @@ mod tests {
                 expires_at: 0,
             },
             redelivered: false,
+            priority: 0,
         }
     }
 

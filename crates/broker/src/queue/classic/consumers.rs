@@ -85,7 +85,7 @@ impl QueueState {
         // A no-ack delivery takes the message itself (no reference
         // counts touched); others leave the entry awaiting its ack.
         let no_ack = spec.no_ack;
-        let (id, redelivered) = (entry.id, entry.redelivered);
+        let (id, redelivered, priority) = (entry.id, entry.redelivered, entry.priority);
         let (size, stored) = (entry.message.size(), entry.message.stored);
         let (message, kept) = if no_ack {
             (entry.message, None)
@@ -133,6 +133,7 @@ impl QueueState {
                         id,
                         message: d.message,
                         redelivered,
+                        priority,
                     },
                     (None, ConnEvent::Cancelled { .. }) => unreachable!("a delivery was sent"),
                 };

@@ -6,7 +6,8 @@
 //! loop (`actor.rs`), the ready messages (`ready.rs`, over `backlog.rs`),
 //! consumers and delivery (`consumers.rs`; priorities and a single active
 //! consumer in `choosing.rs`), unacknowledged messages
-//! (`unacked.rs`), message TTL and queue expiry (`expiry.rs`),
+//! (`unacked.rs`), priority queues (`priority.rs`), message TTL and queue
+//! expiry (`expiry.rs`),
 //! dead-lettering (`dead_letter.rs`) and the store side (`paging.rs`).
 
 mod actor;
@@ -16,6 +17,7 @@ mod consumers;
 mod dead_letter;
 mod expiry;
 mod paging;
+mod priority;
 mod ready;
 mod unacked;
 
@@ -56,8 +58,12 @@ pub(super) struct QueueState {
     /// Ready messages in order, some only on disk.
     backlog: Backlog,
     /// Rejected or recovered messages, to go out again before later ones
-    /// (RabbitMQ puts them back in their original place).
+    /// (RabbitMQ puts them back in their original place), by id; in a
+    /// priority queue every ready message, by priority and id
+    /// (priority.rs).
     requeued: BTreeMap<u64, Entry>,
+    /// `x-max-priority`.
+    max_priority: Option<u8>,
     unacked: HashMap<u64, Unacked>,
     /// In priority order (highest first), then in the order they came.
     consumers: Vec<Consumer>,
@@ -155,6 +161,7 @@ pub(in crate::queue) fn spawn(
         stored_gone: Vec::new(),
         backlog,
         requeued: BTreeMap::new(),
+        max_priority: handle.args.settings.max_priority,
         unacked: HashMap::new(),
         consumers: Vec::new(),
         next_consumer: 0,
@@ -175,6 +182,10 @@ pub(in crate::queue) fn spawn(
         counts: QueueCounts::default(),
         stats,
     };
+    let mut state = state;
+    if let Some(max) = state.max_priority {
+        state.load_by_priority(max);
+    }
     tokio::spawn(state.run(inbox));
 }
 

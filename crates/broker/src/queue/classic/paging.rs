@@ -46,6 +46,7 @@ impl QueueState {
                 id: p.id,
                 message,
                 redelivered: p.redelivered,
+                priority: 0,
             });
         }
         let complete = loaded.len() == paged.len();

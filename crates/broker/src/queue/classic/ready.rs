@@ -22,11 +22,16 @@ impl QueueState {
         self.counts.published += 1;
         // Counted against the watermark by the sender already.
         self.bytes += message.size();
-        self.backlog.push(Entry {
+        let entry = Entry {
             id,
             message,
             redelivered: false,
-        });
+            priority: 0,
+        };
+        match self.max_priority {
+            None => self.backlog.push(entry),
+            Some(max) => self.enqueue_by_priority(entry, max),
+        }
     }
 
     pub(super) fn ready_count(&self) -> u32 {
@@ -64,11 +69,18 @@ impl QueueState {
     }
 
     pub(super) fn unpop(&mut self, entry: Entry) {
-        if !entry.redelivered && self.backlog.front_id().is_none_or(|f| entry.id < f) {
+        let in_order = self.max_priority.is_none() && !entry.redelivered;
+        if in_order && self.backlog.front_id().is_none_or(|f| entry.id < f) {
             self.backlog.push_front(entry);
         } else {
-            self.requeued.insert(entry.id, entry);
+            self.put_back(entry);
         }
+    }
+
+    /// A message goes back to its place: by id, or, in a priority queue,
+    /// by priority and then id.
+    pub(super) fn put_back(&mut self, entry: Entry) {
+        self.requeued.insert(self.order_key(&entry), entry);
     }
 
     /// Every ready message leaves (purge, delete).
