@@ -163,6 +163,9 @@ impl QueueState {
     /// The head's deadline, reading it back from the store if it was
     /// recovered and is not known yet.
     fn head_deadline(&mut self) -> Option<u64> {
+        if let Some(levels) = &self.by_priority {
+            return levels.front().map(|e| e.message.expires_at);
+        }
         let requeued_first = match (self.requeued.keys().next(), self.backlog.front_id()) {
             (Some(r), Some(f)) => *r < f,
             (Some(_), None) => true,

@@ -35,6 +35,7 @@ use backlog::{Backlog, Entry, Paged};
 use choosing::Choosing;
 use consumers::Consumer;
 use dead_letter::{DeadLetterTo, DeadLetters};
+use priority::Levels;
 use unacked::Unacked;
 
 /// Commands handled between two delivery rounds, so that a busy inbox does
@@ -58,12 +59,11 @@ pub(super) struct QueueState {
     /// Ready messages in order, some only on disk.
     backlog: Backlog,
     /// Rejected or recovered messages, to go out again before later ones
-    /// (RabbitMQ puts them back in their original place), by id; in a
-    /// priority queue every ready message, by priority and id
-    /// (priority.rs).
+    /// (RabbitMQ puts them back in their original place).
     requeued: BTreeMap<u64, Entry>,
-    /// `x-max-priority`.
-    max_priority: Option<u8>,
+    /// A priority queue's ready messages (priority.rs); its backlog and
+    /// `requeued` stay empty.
+    by_priority: Option<Levels>,
     unacked: HashMap<u64, Unacked>,
     /// In priority order (highest first), then in the order they came.
     consumers: Vec<Consumer>,
@@ -161,7 +161,7 @@ pub(in crate::queue) fn spawn(
         stored_gone: Vec::new(),
         backlog,
         requeued: BTreeMap::new(),
-        max_priority: handle.args.settings.max_priority,
+        by_priority: handle.args.settings.max_priority.map(Levels::new),
         unacked: HashMap::new(),
         consumers: Vec::new(),
         next_consumer: 0,
@@ -183,8 +183,8 @@ pub(in crate::queue) fn spawn(
         stats,
     };
     let mut state = state;
-    if let Some(max) = state.max_priority {
-        state.load_by_priority(max);
+    if state.by_priority.is_some() {
+        state.load_by_priority();
     }
     tokio::spawn(state.run(inbox));
 }
@@ -192,8 +192,9 @@ pub(in crate::queue) fn spawn(
 impl QueueState {
     /// Copies the counts out for readers of the statistics.
     fn report(&mut self) {
+        let ready = u64::from(self.ready_count());
         let c = &mut self.counts;
-        c.ready = (self.backlog.len() + self.requeued.len()) as u64;
+        c.ready = ready;
         c.unacked = self.unacked.len() as u64;
         c.bytes = self.bytes as u64;
         c.consumers = self.consumers.len() as u64;

@@ -2,6 +2,7 @@
 //! put back in their place when requeued, and let go for good.
 
 use super::backlog::Entry;
+use super::priority::Levels;
 use super::{QueueState, READ_AHEAD};
 use crate::message::Message;
 
@@ -28,14 +29,15 @@ impl QueueState {
             redelivered: false,
             priority: 0,
         };
-        match self.max_priority {
+        match &mut self.by_priority {
             None => self.backlog.push(entry),
-            Some(max) => self.enqueue_by_priority(entry, max),
+            Some(levels) => levels.push(entry),
         }
     }
 
     pub(super) fn ready_count(&self) -> u32 {
-        (self.backlog.len() + self.requeued.len()) as u32
+        let by_priority = self.by_priority.as_ref().map_or(0, Levels::len);
+        (self.backlog.len() + self.requeued.len() + by_priority) as u32
     }
 
     /// The next message to hand out: expired ones at the head are dropped.
@@ -51,6 +53,9 @@ impl QueueState {
 
     /// The next message in queue order: requeued ones keep their place.
     pub(super) fn pop_head(&mut self) -> Option<Entry> {
+        if let Some(levels) = &mut self.by_priority {
+            return levels.pop();
+        }
         let requeued_first = match (self.requeued.keys().next(), self.backlog.front_id()) {
             (Some(r), Some(f)) => *r < f,
             (Some(_), None) => true,
@@ -69,7 +74,7 @@ impl QueueState {
     }
 
     pub(super) fn unpop(&mut self, entry: Entry) {
-        let in_order = self.max_priority.is_none() && !entry.redelivered;
+        let in_order = self.by_priority.is_none() && !entry.redelivered;
         if in_order && self.backlog.front_id().is_none_or(|f| entry.id < f) {
             self.backlog.push_front(entry);
         } else {
@@ -77,15 +82,23 @@ impl QueueState {
         }
     }
 
-    /// A message goes back to its place: by id, or, in a priority queue,
-    /// by priority and then id.
+    /// A message goes back to its place (in its priority, in a priority
+    /// queue).
     pub(super) fn put_back(&mut self, entry: Entry) {
-        self.requeued.insert(self.order_key(&entry), entry);
+        match &mut self.by_priority {
+            None => {
+                self.requeued.insert(entry.id, entry);
+            }
+            Some(levels) => levels.put_back(entry),
+        }
     }
 
     /// Every ready message leaves (purge, delete).
     pub(super) fn forget_ready(&mut self) {
-        let (loaded, paged) = self.backlog.take_all();
+        let (mut loaded, paged) = self.backlog.take_all();
+        if let Some(levels) = &mut self.by_priority {
+            loaded.extend(levels.take_all());
+        }
         let requeued = std::mem::take(&mut self.requeued);
         for entry in loaded.iter().chain(requeued.values()) {
             self.forget(entry);
