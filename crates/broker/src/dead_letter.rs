@@ -12,6 +12,7 @@ use warren_codec::{ContentHeader, FieldArray, FieldTable, FieldValue, LongString
 pub enum Reason {
     Rejected,
     Expired,
+    Maxlen,
 }
 
 impl Reason {
@@ -19,6 +20,7 @@ impl Reason {
         match self {
             Reason::Rejected => "rejected",
             Reason::Expired => "expired",
+            Reason::Maxlen => "maxlen",
         }
     }
 }

@@ -100,3 +100,49 @@ async fn priorities_survive_kill_9() {
     assert_eq!(drain(&ch, "pq").await, bodies);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A persistent publish a full durable queue refused is not stored for it:
+/// after a restart the queue holds what it took.
+#[tokio::test]
+async fn a_refused_publish_is_not_stored_for_the_full_queue() {
+    let dir = data_dir("refused");
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    let mut args = FieldTable::default();
+    args.insert("x-max-length".into(), AMQPValue::LongInt(1));
+    args.insert(
+        "x-overflow".into(),
+        AMQPValue::LongString("reject-publish".into()),
+    );
+    {
+        let mut warren = Warren::start(&dir);
+        let (_c, ch) = warren.channel().await;
+        ch.queue_declare("full", durable, args.clone())
+            .await
+            .unwrap();
+        ch.confirm_select(Default::default()).await.unwrap();
+        let mut answers = Vec::new();
+        for body in ["kept", "refused"] {
+            let confirm = ch
+                .basic_publish(
+                    "",
+                    "full",
+                    Default::default(),
+                    body.as_bytes(),
+                    persistent(),
+                )
+                .await
+                .unwrap();
+            answers.push(confirm.await.unwrap().is_ack());
+        }
+        assert_eq!(answers, [true, false]);
+        warren.kill9();
+    }
+    let warren = Warren::start(&dir);
+    let (_c, ch) = warren.channel().await;
+    ch.queue_declare("full", durable, args).await.unwrap();
+    assert_eq!(drain(&ch, "full").await, [b"kept".to_vec()]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -3,6 +3,7 @@
 //! channel's publishes, acknowledgements and gets reach it in order, and a
 //! full queue inbox slows publishers down.
 
+mod admission;
 mod channel_limit;
 mod classic;
 #[cfg(test)]
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use warren_codec::{FieldTable, ShortString};
 
+pub use admission::Admission;
 pub use channel_limit::ChannelLimit;
 pub use port::{ConnEvent, Delivery, DeliveryPort};
 
@@ -103,6 +105,9 @@ pub(crate) enum Command {
     },
     /// Deletes the queue if it is still unused past its `x-expires`.
     Expire(oneshot::Sender<bool>),
+    /// Publishes this full queue refused, to dead-letter (`reject-publish-dlx`);
+    /// counted against the watermark already.
+    DeadLetterRefused(Vec<Message>),
 }
 
 /// What an `x-expires` queue tells whoever holds its registry.
@@ -216,6 +221,9 @@ pub struct QueueHandle {
     /// Room for published messages in the inbox; the queue gives it back
     /// as it takes them in.
     room: Arc<Semaphore>,
+    /// For queues that refuse publishes when full: their ready count, as
+    /// publishers check it.
+    pub(crate) admission: Option<Arc<Admission>>,
 }
 
 impl std::fmt::Debug for QueueHandle {
@@ -245,6 +253,7 @@ impl QueueHandle {
             args,
             unused_since,
         } = config;
+        let admission = Admission::of(&args.settings).map(Arc::new);
         let handle = Arc::new(QueueHandle {
             name,
             durable,
@@ -256,6 +265,7 @@ impl QueueHandle {
             wake: Arc::new(Notify::new()),
             memory: memory.clone(),
             room: Arc::new(Semaphore::new(INBOX_MESSAGES)),
+            admission,
         });
         let start = QueueStart {
             hooks,
@@ -347,6 +357,16 @@ impl QueueHandle {
             Err(mpsc::error::TrySendError::Full(Command::PublishMany(m))) => Err((m, false)),
             Err(mpsc::error::TrySendError::Closed(Command::PublishMany(m))) => Err((m, true)),
             Err(_) => unreachable!("the command sent"),
+        }
+    }
+
+    /// Hands over publishes it refused (`reject-publish-dlx`) to be
+    /// dead-lettered with reason `maxlen`.
+    pub(crate) async fn dead_letter_refused(&self, messages: Vec<Message>) {
+        let size: usize = messages.iter().map(Message::size).sum();
+        self.memory.add(size);
+        if !self.send(Command::DeadLetterRefused(messages)).await {
+            self.memory.sub(size);
         }
     }
 

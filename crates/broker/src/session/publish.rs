@@ -3,6 +3,7 @@
 //! for durable queues, and handed to its queues in one batch per queue
 //! per read of input; unroutable mandatory messages returned.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use warren_codec::*;
 use warren_protocol::{AmqpError, Publish};
@@ -203,6 +204,13 @@ impl Session {
         if routed.is_empty() && exchange.args.alternate_exchange.is_some() {
             self.route_alternates(exchange, &message.routing_key, cc, headers, &mut routed);
         }
+        // Queues that refuse publishes when full take this one only if they
+        // have room; a refusal nacks the publish (the rare path, boxed).
+        let any_refusing = self.vhost.refusing_queues.load(Ordering::Relaxed) > 0;
+        let refused_when_full = match any_refusing && routed.iter().any(|q| q.admission.is_some()) {
+            true => Box::pin(refuse_when_full(&message, &mut routed)).await,
+            false => false,
+        };
         let mut outcome = Enqueued::InMemory;
         if let (true, Some(storage)) = (persistent, &self.vhost.storage) {
             let mut timed = message.expires_at != 0;
@@ -238,7 +246,11 @@ impl Session {
                 }
             }
         }
-        let mut delivered = false;
+        if refused_when_full {
+            outcome = Enqueued::Refused;
+        }
+        // Routed, even if refused: no basic.return.
+        let mut delivered = refused_when_full;
         for queue in routed.iter() {
             let mut copy = message.clone();
             if queue.keeper() != Some(Keeper::Store) {
@@ -356,4 +368,26 @@ impl Session {
             self.release_stored(&queue, refused).await;
         }
     }
+}
+
+/// Takes the full queues that refuse publishes out of `routed`; the ones
+/// that dead-letter what they refuse get it. Whether any refused.
+async fn refuse_when_full(message: &Message, routed: &mut Vec<Arc<QueueHandle>>) -> bool {
+    let body = message.body.len() as u64;
+    let mut refused = Vec::new();
+    routed.retain(|q| match &q.admission {
+        Some(admission) if !admission.admit(body) => {
+            refused.push(q.clone());
+            false
+        }
+        _ => true,
+    });
+    for queue in &refused {
+        if queue.admission.as_ref().is_some_and(|a| a.dead_letters) {
+            let mut copy = message.clone();
+            copy.stored = None;
+            queue.dead_letter_refused(vec![copy]).await;
+        }
+    }
+    !refused.is_empty()
 }

@@ -51,6 +51,9 @@ pub struct VHost {
     pub(crate) stats: Arc<Registry>,
     /// Itself, for queues that ask to be deleted when they expire.
     me: std::sync::Weak<VHost>,
+    /// Queues that refuse publishes when full: while there are none, a
+    /// publish does not look for them.
+    pub(crate) refusing_queues: std::sync::atomic::AtomicUsize,
 }
 
 impl VHost {
@@ -80,6 +83,7 @@ impl VHost {
             generation: std::sync::atomic::AtomicU64::new(0),
             stats,
             me,
+            refusing_queues: std::sync::atomic::AtomicUsize::new(0),
         };
         for (name, kind) in PREDECLARED {
             let name = ShortString::from_static(name);

@@ -2,6 +2,7 @@
 //! exclusive ownership, the redeclare check, arguments validated once;
 //! queues that go with their connection or their last consumer.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use warren_codec::{QueueDeclare, ReplyCode, ShortString};
 use warren_protocol::AmqpError;
@@ -157,8 +158,12 @@ impl VHost {
             ),
             false => Ok(()),
         };
-        self.queues
+        let removed = self
+            .queues
             .remove_if(&queue.name, |_, q| Arc::ptr_eq(q, queue));
+        if removed.is_some() && queue.admission.is_some() {
+            self.refusing_queues.fetch_sub(1, Ordering::Relaxed);
+        }
         self.removed();
         self.memory.queue_deleted();
         recorded.and(self.unbind_everywhere(&Destination::Queue(queue.clone())))
@@ -226,14 +231,18 @@ impl VHost {
             lease: on_lease,
             dead_letter,
         };
-        queue::start(
+        let queue = queue::start(
             config,
             self.memory.clone(),
             persistence,
             initial,
             stats,
             hooks,
-        )
+        );
+        if queue.admission.is_some() {
+            self.refusing_queues.fetch_add(1, Ordering::Relaxed);
+        }
+        queue
     }
 
     /// Deletes a queue unused past its `x-expires`, if it still is.

@@ -67,6 +67,7 @@ impl QueueState {
             }
             self.deliver();
             self.expire_heads();
+            self.enforce_limits();
             self.check_lease();
             self.write_acks().await;
             self.report();
@@ -234,6 +235,7 @@ impl QueueState {
                 }
                 let _ = reply.send(Ok(self.stop()));
             }
+            Command::DeadLetterRefused(messages) => self.dead_letter_refused(messages),
             Command::Expire(reply) => {
                 // Its messages go with it, not dead-lettered (as RabbitMQ).
                 let ran_out = self.lease_ran_out();

@@ -83,6 +83,11 @@ impl QueueState {
                 "message dropped: dead-letter queues cycle detected (not reported again for this queue)"
             );
         }
+        // A full queue that refuses publishes refuses dead letters too.
+        let body = message.body.len() as u64;
+        targets
+            .queues
+            .retain(|q| q.admission.as_ref().is_none_or(|a| a.admit(body)));
         if targets.queues.is_empty() {
             // No dead-letter exchange, or it routes nowhere: dropped, as in RabbitMQ.
             self.forget(&entry);

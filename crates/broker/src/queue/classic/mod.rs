@@ -16,6 +16,7 @@ mod choosing;
 mod consumers;
 mod dead_letter;
 mod expiry;
+mod limits;
 mod paging;
 mod priority;
 mod ready;
@@ -28,13 +29,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
 use tokio::sync::{mpsc, Notify, Semaphore};
 
-use super::{ChannelLimit, Command, LeaseHook, Persistence, QueueHandle, QueueStart};
+use super::{Admission, ChannelLimit, Command, LeaseHook, Persistence, QueueHandle, QueueStart};
 use crate::memory::MemoryMonitor;
 use crate::stats::{QueueCounts, QueueStats, Registered};
 use backlog::{Backlog, Entry, Paged};
 use choosing::Choosing;
 use consumers::Consumer;
 use dead_letter::{DeadLetterTo, DeadLetters};
+use limits::Limits;
 use priority::Levels;
 use unacked::Unacked;
 
@@ -64,6 +66,14 @@ pub(super) struct QueueState {
     /// A priority queue's ready messages (priority.rs); its backlog and
     /// `requeued` stay empty.
     by_priority: Option<Levels>,
+    /// A drop-head queue's length limits, and its ready messages' body
+    /// bytes (limits.rs).
+    limits: Option<Limits>,
+    ready_body: u64,
+    /// A reject-publish queue's count, shared with its publishers.
+    admission: Option<Arc<Admission>>,
+    /// `limits` or `admission` is set: ready messages are counted.
+    counts_ready: bool,
     unacked: HashMap<u64, Unacked>,
     /// In priority order (highest first), then in the order they came.
     consumers: Vec<Consumer>,
@@ -114,6 +124,19 @@ struct Lease {
     stored: Option<u64>,
 }
 
+/// A drop-head queue's limits (reject-publish queues use their admission).
+fn limits_of(settings: &crate::args::QueueSettings) -> Option<Limits> {
+    let drop_head = matches!(
+        settings.overflow,
+        None | Some(crate::args::Overflow::DropHead)
+    );
+    let limited = settings.max_length.is_some() || settings.max_length_bytes.is_some();
+    (drop_head && limited).then_some(Limits {
+        max_length: settings.max_length,
+        max_bytes: settings.max_length_bytes,
+    })
+}
+
 /// Starts the task that serves `handle`.
 pub(in crate::queue) fn spawn(
     handle: &Arc<QueueHandle>,
@@ -162,6 +185,10 @@ pub(in crate::queue) fn spawn(
         backlog,
         requeued: BTreeMap::new(),
         by_priority: handle.args.settings.max_priority.map(Levels::new),
+        limits: limits_of(&handle.args.settings),
+        ready_body: 0,
+        admission: handle.admission.clone(),
+        counts_ready: false,
         unacked: HashMap::new(),
         consumers: Vec::new(),
         next_consumer: 0,
@@ -183,8 +210,15 @@ pub(in crate::queue) fn spawn(
         stats,
     };
     let mut state = state;
+    state.counts_ready = state.limits.is_some() || state.admission.is_some();
     if state.by_priority.is_some() {
         state.load_by_priority();
+    }
+    if let Some(admission) = &state.admission {
+        // Recovered messages count (their bytes as they are read back).
+        for _ in 0..state.ready_count() {
+            admission.came_back(0);
+        }
     }
     tokio::spawn(state.run(inbox));
 }

@@ -23,6 +23,10 @@ impl QueueState {
         self.counts.published += 1;
         // Counted against the watermark by the sender already.
         self.bytes += message.size();
+        // Before the entry is built: built, it would be copied once more.
+        if self.counts_ready {
+            self.ready_in(message.body.len(), false);
+        }
         let entry = Entry {
             id,
             message,
@@ -51,8 +55,24 @@ impl QueueState {
         }
     }
 
-    /// The next message in queue order: requeued ones keep their place.
+    /// The next message in queue order, no longer ready.
     pub(super) fn pop_head(&mut self) -> Option<Entry> {
+        // Returned straight on when nothing counts (no copy kept aside).
+        if !self.counts_ready {
+            return self.take_head();
+        }
+        let entry = self.take_head();
+        if let Some(e) = &entry {
+            self.ready_out(e.message.body.len());
+        }
+        entry
+    }
+
+    /// The next message in queue order: requeued ones keep their place.
+    // Inlined into `pop_head`: an entry returned through one more call
+    // would be copied once more.
+    #[inline(always)]
+    fn take_head(&mut self) -> Option<Entry> {
         if let Some(levels) = &mut self.by_priority {
             return levels.pop();
         }
@@ -76,6 +96,9 @@ impl QueueState {
     pub(super) fn unpop(&mut self, entry: Entry) {
         let in_order = self.by_priority.is_none() && !entry.redelivered;
         if in_order && self.backlog.front_id().is_none_or(|f| entry.id < f) {
+            if self.limits.is_some() || self.admission.is_some() {
+                self.ready_in(entry.message.body.len(), true);
+            }
             self.backlog.push_front(entry);
         } else {
             self.put_back(entry);
@@ -85,6 +108,9 @@ impl QueueState {
     /// A message goes back to its place (in its priority, in a priority
     /// queue).
     pub(super) fn put_back(&mut self, entry: Entry) {
+        if self.limits.is_some() || self.admission.is_some() {
+            self.ready_in(entry.message.body.len(), true);
+        }
         match &mut self.by_priority {
             None => {
                 self.requeued.insert(entry.id, entry);
@@ -100,6 +126,16 @@ impl QueueState {
             loaded.extend(levels.take_all());
         }
         let requeued = std::mem::take(&mut self.requeued);
+        if let Some(admission) = &self.admission {
+            let count = loaded.len() + requeued.len() + paged.len();
+            let bytes = loaded
+                .iter()
+                .chain(requeued.values())
+                .map(|e| e.message.body.len() as u64)
+                .sum();
+            admission.left(count as u64, bytes);
+        }
+        self.ready_body = 0;
         for entry in loaded.iter().chain(requeued.values()) {
             self.forget(entry);
         }
