@@ -127,6 +127,23 @@ pub async fn declare(ch: &Channel, name: &str) {
     .unwrap();
 }
 
+/// Declares a plain (non-durable) queue with these arguments.
+pub async fn declare_with(ch: &Channel, name: &str, args: &[(&str, lapin::types::AMQPValue)]) {
+    use lapin::options::QueueDeclareOptions;
+    let mut table = lapin::types::FieldTable::default();
+    for (key, value) in args {
+        table.insert((*key).into(), value.clone());
+    }
+    ch.queue_declare(name, QueueDeclareOptions::default(), table)
+        .await
+        .unwrap();
+}
+
+/// A long-string argument value.
+pub fn text(s: &str) -> lapin::types::AMQPValue {
+    lapin::types::AMQPValue::LongString(s.into())
+}
+
 /// Publishes `n` messages, bodies "0", "1", …, to `queue`, and returns once
 /// they have all arrived.
 pub async fn publish_n(ch: &Channel, queue: &str, n: usize) {

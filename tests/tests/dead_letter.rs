@@ -5,29 +5,15 @@
 //! replaces the keys; cycles of expiries dropped; a missing exchange drops.
 
 use lapin::options::*;
-use lapin::types::{AMQPValue, FieldArray, FieldTable, LongString};
+use lapin::types::{AMQPValue, FieldArray, FieldTable};
 use lapin::{BasicProperties, Channel, ExchangeKind};
 use std::time::Duration;
 use warren_tests::*;
-
-fn text(s: &str) -> AMQPValue {
-    AMQPValue::LongString(LongString::from(s))
-}
 
 fn strings(items: &[&str]) -> AMQPValue {
     AMQPValue::FieldArray(FieldArray::from(
         items.iter().map(|s| text(s)).collect::<Vec<_>>(),
     ))
-}
-
-async fn queue(ch: &Channel, name: &str, args: &[(&str, AMQPValue)]) {
-    let mut table = FieldTable::default();
-    for (k, v) in args {
-        table.insert((*k).into(), v.clone());
-    }
-    ch.queue_declare(name, QueueDeclareOptions::default(), table)
-        .await
-        .unwrap();
 }
 
 async fn send(ch: &Channel, queue: &str, properties: BasicProperties) {
@@ -100,7 +86,7 @@ async fn dead_letter_exchange(ch: &Channel) {
     )
     .await
     .unwrap();
-    queue(ch, "t", &[]).await;
+    declare_with(ch, "t", &[]).await;
     ch.queue_bind("t", "dlx", "#", Default::default(), FieldTable::default())
         .await
         .unwrap();
@@ -113,7 +99,7 @@ async fn a_rejected_message_reaches_the_dead_letter_queue_with_x_death() {
     ch.confirm_select(Default::default()).await.unwrap();
     dead_letter_exchange(&ch).await;
     // D1.
-    queue(&ch, "q", &[("x-dead-letter-exchange", text("dlx"))]).await;
+    declare_with(&ch, "q", &[("x-dead-letter-exchange", text("dlx"))]).await;
     let mut headers = FieldTable::default();
     headers.insert("CC".into(), strings(&["c1"]));
     headers.insert("BCC".into(), strings(&["b1"]));
@@ -154,7 +140,7 @@ async fn a_rejected_message_reaches_the_dead_letter_queue_with_x_death() {
     dead.delivery.ack(Default::default()).await.unwrap();
 
     // D2: a dead-letter routing key replaces the keys, and CC goes.
-    queue(
+    declare_with(
         &ch,
         "fixed",
         &[
@@ -196,7 +182,7 @@ async fn rejections_back_into_the_same_queue_count_up_and_never_stop() {
     let (_c, ch) = server.channel().await;
     ch.confirm_select(Default::default()).await.unwrap();
     // D3: the default exchange and the original key lead back to q.
-    queue(&ch, "q", &[("x-dead-letter-exchange", text(""))]).await;
+    declare_with(&ch, "q", &[("x-dead-letter-exchange", text(""))]).await;
     send(&ch, "q", BasicProperties::default()).await;
     let first = arrives(&ch, "q").await;
     assert!(header(&first, "x-death").is_none());
@@ -215,9 +201,9 @@ async fn expired_messages_are_dead_lettered_and_expiry_cycles_are_dropped() {
     let server = TestServer::start().await;
     let (_c, ch) = server.channel().await;
     ch.confirm_select(Default::default()).await.unwrap();
-    queue(&ch, "dlq", &[]).await;
+    declare_with(&ch, "dlq", &[]).await;
     // T4: TTL 0 with a dead-letter queue.
-    queue(
+    declare_with(
         &ch,
         "zero",
         &[
@@ -240,7 +226,7 @@ async fn expired_messages_are_dead_lettered_and_expiry_cycles_are_dropped() {
     assert_eq!(dead.delivery.properties.expiration(), &None);
     dead.delivery.ack(Default::default()).await.unwrap();
     // T5: held past its deadline, then put back: dead-lettered as expired.
-    queue(
+    declare_with(
         &ch,
         "held",
         &[
@@ -269,7 +255,7 @@ async fn expired_messages_are_dead_lettered_and_expiry_cycles_are_dropped() {
     assert_eq!(field(&deaths(&dead)[0], "queue"), &text("held"));
     dead.delivery.ack(Default::default()).await.unwrap();
     // D4: a queue expiring into itself drops the message.
-    queue(
+    declare_with(
         &ch,
         "self",
         &[
@@ -287,7 +273,7 @@ async fn expired_messages_are_dead_lettered_and_expiry_cycles_are_dropped() {
     );
     // D5: A expires into B, B into A: dropped when it would enter A again.
     for (name, next) in [("a", "b"), ("b", "a")] {
-        queue(
+        declare_with(
             &ch,
             name,
             &[
@@ -308,7 +294,7 @@ async fn expired_messages_are_dead_lettered_and_expiry_cycles_are_dropped() {
         );
     }
     // D7: a dead-letter exchange that does not exist drops the message.
-    queue(&ch, "lost", &[("x-dead-letter-exchange", text("missing"))]).await;
+    declare_with(&ch, "lost", &[("x-dead-letter-exchange", text("missing"))]).await;
     send(&ch, "lost", BasicProperties::default()).await;
     reject(take(&ch, "lost").await.unwrap()).await;
     assert_eq!(

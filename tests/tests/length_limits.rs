@@ -4,23 +4,9 @@
 //! and drops silently otherwise, `reject-publish-dlx` also dead-letters.
 
 use lapin::options::*;
-use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, ExchangeKind};
 use warren_tests::*;
-
-fn text(s: &str) -> AMQPValue {
-    AMQPValue::LongString(LongString::from(s))
-}
-
-async fn queue(ch: &Channel, name: &str, args: &[(&str, AMQPValue)]) {
-    let mut table = FieldTable::default();
-    for (k, v) in args {
-        table.insert((*k).into(), v.clone());
-    }
-    ch.queue_declare(name, QueueDeclareOptions::default(), table)
-        .await
-        .unwrap();
-}
 
 /// Publishes with confirms; whether it was acked.
 async fn acked(
@@ -69,7 +55,7 @@ async fn reject_publish_nacks_what_a_full_queue_cannot_take() {
     let (c, ch) = server.channel().await;
     ch.confirm_select(Default::default()).await.unwrap();
     // L1.
-    queue(
+    declare_with(
         &ch,
         "q",
         &[max_length(2), ("x-overflow", text("reject-publish"))],
@@ -96,7 +82,7 @@ async fn reject_publish_nacks_what_a_full_queue_cannot_take() {
     assert!(!acked(&ch, "", "q", b"c", Default::default()).await);
     held.delivery.ack(Default::default()).await.unwrap();
     // L2: without confirms, silently dropped; the channel stays open.
-    queue(
+    declare_with(
         &ch,
         "quiet",
         &[max_length(1), ("x-overflow", text("reject-publish"))],
@@ -118,7 +104,7 @@ async fn reject_publish_nacks_what_a_full_queue_cannot_take() {
     assert_eq!(bodies(&ch, "quiet").await, ["0"]);
     assert!(plain.status().connected());
     // L3: max 0 refuses everything, with no basic.return for mandatory.
-    queue(
+    declare_with(
         &ch,
         "none",
         &[max_length(0), ("x-overflow", text("reject-publish"))],
@@ -134,7 +120,7 @@ async fn reject_publish_nacks_what_a_full_queue_cannot_take() {
     )
     .await
     .unwrap();
-    queue(&ch, "other", &[]).await;
+    declare_with(&ch, "other", &[]).await;
     for q in ["none", "other"] {
         ch.queue_bind(q, "fan", "", Default::default(), FieldTable::default())
             .await
@@ -143,7 +129,7 @@ async fn reject_publish_nacks_what_a_full_queue_cannot_take() {
     assert!(!acked(&ch, "fan", "", b"f", Default::default()).await);
     assert_eq!(bodies(&ch, "other").await, ["f"]);
     // L7: only body bytes count.
-    queue(
+    declare_with(
         &ch,
         "bytes",
         &[
@@ -172,13 +158,13 @@ async fn drop_head_and_reject_publish_dlx_dead_letter_as_maxlen() {
     let server = TestServer::start().await;
     let (_c, ch) = server.channel().await;
     ch.confirm_select(Default::default()).await.unwrap();
-    queue(&ch, "dlq", &[]).await;
+    declare_with(&ch, "dlq", &[]).await;
     let to_dlq = [
         ("x-dead-letter-exchange", text("")),
         ("x-dead-letter-routing-key", text("dlq")),
     ];
     // L6: drop-head keeps the newest.
-    queue(
+    declare_with(
         &ch,
         "head",
         &[max_length(2), to_dlq[0].clone(), to_dlq[1].clone()],
@@ -211,7 +197,7 @@ async fn drop_head_and_reject_publish_dlx_dead_letter_as_maxlen() {
     assert_eq!(reason, Some(text("maxlen")));
     assert_eq!(bodies(&ch, "dlq").await, ["1"]);
     // L5: reject-publish-dlx nacks and dead-letters.
-    queue(
+    declare_with(
         &ch,
         "dlx",
         &[
@@ -245,7 +231,7 @@ async fn drop_head_and_reject_publish_dlx_dead_letter_as_maxlen() {
     }
     assert_eq!(bodies(&ch, "dlq").await, ["1", "2"]);
     // A priority queue drops its highest priorities first.
-    queue(
+    declare_with(
         &ch,
         "prio",
         &[max_length(2), ("x-max-priority", AMQPValue::LongInt(5))],
@@ -257,7 +243,7 @@ async fn drop_head_and_reject_publish_dlx_dead_letter_as_maxlen() {
     }
     assert_eq!(bodies(&ch, "prio").await, ["a", "c"]);
     // Drop-head with max 0 still hands a waiting consumer its message.
-    queue(&ch, "zero", &[max_length(0)]).await;
+    declare_with(&ch, "zero", &[max_length(0)]).await;
     let mut consumer = consume(&ch, "zero", "c").await;
     assert!(acked(&ch, "", "zero", b"z", Default::default()).await);
     assert_eq!(next(&mut consumer).await.data, b"z");
