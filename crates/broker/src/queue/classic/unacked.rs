@@ -11,8 +11,6 @@ pub(super) struct Unacked {
 
 impl QueueState {
     /// Removes an unacknowledged message, returning it; frees its consumer's slot.
-    // Inlined: an acknowledgement then moves the entry once, not twice.
-    #[inline(always)]
     pub(super) fn settle(&mut self, id: u64) -> Option<Entry> {
         let Unacked { entry, consumer } = self.unacked.remove(&id)?;
         if let Some(serial) = consumer {
